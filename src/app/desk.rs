@@ -1,0 +1,614 @@
+//! The desk: configuration, store, library, classifier and platform connectors wired together.
+//! Both the console and the subcommands work through it, so a send from `tonedesk reply` and one
+//! from the `y` key pass the same checks and write the same audit entries.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::library::{Library, LibraryError};
+use crate::config::Config;
+use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::playbook::ModAction;
+use crate::domain::reply::{Fill, SendContext, check_send, render};
+use crate::domain::text::measure;
+use crate::domain::{Channel, Flags, Mention, MentionId, MentionState, Platform, Refusal, Tags};
+use crate::paths::Paths;
+use crate::platforms::demo::{self, Demo};
+use crate::platforms::{Connector, Outgoing, PlatformError};
+use crate::store::{Store, StoreError, StoreHandle};
+use crate::tone::Classifier;
+
+/// Why a send did not happen (or did not finish).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("refused by {0}")]
+    Refused(#[from] Refusal),
+    #[error("no approved reply with id '{0}' (see `tonedesk library list`)")]
+    NoTemplate(String),
+    #[error("account '{0}' is not connected: {1}")]
+    NoConnector(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A rendered reply and the verdict of every rule on it, before anything leaves.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub mention: Mention,
+    pub template: String,
+    pub version: u32,
+    pub approval: String,
+    pub channel: Channel,
+    /// The exact text that would be sent, when it could be rendered.
+    pub text: Option<String>,
+    pub length: usize,
+    pub limit: usize,
+    pub verdict: Result<(), Refusal>,
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReport {
+    pub mention: MentionId,
+    /// `sent`, `failed` or `unknown`.
+    pub outcome: String,
+    pub remote_id: Option<String>,
+    pub error: Option<String>,
+    pub intent_seq: i64,
+    pub result_seq: i64,
+}
+
+/// What one poll of one stream did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    pub account: String,
+    pub stream: String,
+    pub new: usize,
+    pub error: Option<String>,
+}
+
+pub struct Desk {
+    pub config: Config,
+    pub paths: Paths,
+    pub store: StoreHandle,
+    pub library: Arc<Library>,
+    pub library_errors: Vec<LibraryError>,
+    pub classifier: Arc<Classifier>,
+    pub connectors: Vec<Arc<dyn Connector>>,
+    /// Configured accounts that could not be connected, with the reason.
+    pub unconnected: Vec<(String, String)>,
+    pub operator: String,
+    pub demo: bool,
+}
+
+impl Desk {
+    /// Opens everything under `paths`. Must run inside a tokio runtime (the store thread answers
+    /// async calls).
+    pub fn open(paths: Paths, config: Config) -> Result<Desk> {
+        paths.create_dirs()?;
+        let store = Store::open(&paths.database).with_context(|| {
+            format!(
+                "cannot open the database {} (check the folder's permissions, or pass --home DIR)",
+                paths.database.display()
+            )
+        })?;
+        Library::seed(&paths.library_dir).with_context(|| {
+            format!(
+                "cannot seed the library folder {}",
+                paths.library_dir.display()
+            )
+        })?;
+        let (library, library_errors) = match Library::load(&paths.library_dir) {
+            Ok(lib) => (lib, Vec::new()),
+            Err(errors) => (Library::default(), errors),
+        };
+        Desk::assemble(paths, config, store, library, library_errors)
+    }
+
+    /// Wires an already opened store and library (tests use an in-memory store).
+    pub fn assemble(
+        paths: Paths,
+        config: Config,
+        mut store: Store,
+        library: Library,
+        library_errors: Vec<LibraryError>,
+    ) -> Result<Desk> {
+        let demo = config.is_demo();
+        let mut connectors: Vec<Arc<dyn Connector>> = Vec::new();
+        let mut unconnected = Vec::new();
+        if demo {
+            for p in Platform::ALL {
+                store.upsert_account(&demo::account_name(p), p, demo::handle(p), true)?;
+                connectors.push(Arc::new(Demo::new(p, &paths.demo_sink)));
+            }
+        } else {
+            for a in &config.accounts {
+                store.upsert_account(&a.name, a.platform, &a.handle, false)?;
+                let e = PlatformError::NotBuilt {
+                    platform: a.platform,
+                };
+                unconnected.push((a.name.clone(), e.to_string()));
+            }
+        }
+        let classifier = Arc::new(Classifier::new(config.tone_config()));
+        let operator = config.operator();
+        Ok(Desk {
+            store: StoreHandle::spawn(store)?,
+            library: Arc::new(library),
+            library_errors,
+            classifier,
+            connectors,
+            unconnected,
+            operator,
+            demo,
+            config,
+            paths,
+        })
+    }
+
+    pub fn connector(&self, account: &str) -> Option<&Arc<dyn Connector>> {
+        self.connectors.iter().find(|c| c.account() == account)
+    }
+
+    fn record(&self, action: &str) -> AuditRecord {
+        AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action)
+    }
+
+    /// Tags a mention the way ingest does.
+    pub fn classify(&self, m: &crate::domain::IncomingMention) -> Tags {
+        self.classifier.classify(&m.text, &m.author)
+    }
+
+    /// Polls every stream of every connector once. Errors are reported per stream, never fatal.
+    pub async fn poll_once(&self) -> Vec<PollReport> {
+        let mut reports = Vec::new();
+        for c in &self.connectors {
+            for stream in c.streams() {
+                let report = self.poll_stream(c.as_ref(), &stream).await;
+                if let Some(e) = &report.error {
+                    tracing::warn!(account = c.account(), stream, error = %e, "poll failed");
+                }
+                reports.push(report);
+            }
+        }
+        reports
+    }
+
+    async fn poll_stream(&self, c: &dyn Connector, stream: &str) -> PollReport {
+        let mut report = PollReport {
+            account: c.account().to_owned(),
+            stream: stream.to_owned(),
+            new: 0,
+            error: None,
+        };
+        // A bounded number of pages per poll, so one busy account cannot starve the others.
+        for _ in 0..20 {
+            let (account, s) = (report.account.clone(), report.stream.clone());
+            let cursor = match self.store.call(move |st| st.cursor(&account, &s)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    break;
+                }
+            };
+            let page = match c.fetch(stream, cursor.as_deref()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    break;
+                }
+            };
+            for why in &page.skipped {
+                tracing::warn!(account = c.account(), stream, "skipped an item: {why}");
+            }
+            let items: Vec<_> = page
+                .mentions
+                .into_iter()
+                .map(|m| {
+                    let tags = self.classify(&m);
+                    (m, tags)
+                })
+                .collect();
+            let targets = self.config.targets.clone();
+            let (account, s, next) = (report.account.clone(), report.stream.clone(), page.cursor);
+            let stored = self
+                .store
+                .call(move |st| {
+                    let cursor = next.as_deref().map(|n| (account.as_str(), s.as_str(), n));
+                    st.ingest(&items, &targets, cursor, OffsetDateTime::now_utc())
+                })
+                .await;
+            match stored {
+                Ok(n) => report.new += n,
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    break;
+                }
+            }
+            if !page.more {
+                break;
+            }
+        }
+        report
+    }
+
+    /// Renders a reply for a mention and runs every rule on it, without sending.
+    pub async fn preview(
+        &self,
+        mention: MentionId,
+        template: &str,
+        channel: Option<Channel>,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Preview, SendError> {
+        let reply = self
+            .library
+            .get(template)
+            .ok_or_else(|| SendError::NoTemplate(template.to_owned()))?
+            .clone();
+        let (id, version) = (reply.id.clone(), reply.version);
+        let (m, known_hash, earlier, crisis) = self
+            .store
+            .call(move |s| {
+                Ok((
+                    s.mention(mention)?,
+                    s.template_hash(&id, version)?,
+                    s.earlier_reply(mention)?,
+                    s.crisis()?,
+                ))
+            })
+            .await?;
+        let channel = channel.unwrap_or_else(|| reply.default_channel(m.tags.flags));
+        let fill = Fill {
+            agent_initials: self.config.initials(),
+            signoff: self.config.signoff(),
+            case: case_number(m.id),
+            contacts: self.config.contacts(),
+        };
+        let rendered = render(&reply, &m.author, &fill, vars);
+        let ctx = SendContext {
+            today: OffsetDateTime::now_utc().date(),
+            crisis: crisis.as_deref(),
+            known_hash: known_hash.as_deref(),
+            earlier_reply: earlier.as_deref(),
+        };
+        let (text, verdict) = match rendered {
+            Ok(text) => {
+                let verdict = check_send(&reply, &m, channel, &text, &ctx);
+                (Some(text), verdict)
+            }
+            Err(refusal) => (None, Err(refusal)),
+        };
+        Ok(Preview {
+            length: text.as_deref().map_or(0, |t| measure(m.platform, t)),
+            limit: m.platform.limit(),
+            mention: m,
+            template: reply.id.clone(),
+            version: reply.version,
+            approval: reply.approval.clone(),
+            channel,
+            text,
+            verdict,
+        })
+    }
+
+    /// Sends an approved reply: intent (audit + outbox, one transaction) → network → result.
+    /// Every rule is checked again right before the intent is written.
+    pub async fn send(
+        &self,
+        mention: MentionId,
+        template: &str,
+        channel: Option<Channel>,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<SendReport, SendError> {
+        let p = self.preview(mention, template, channel, vars).await?;
+        p.verdict.clone()?;
+        let Some(text) = p.text.clone() else {
+            return Err(SendError::NoTemplate(template.to_owned()));
+        };
+        let m = &p.mention;
+        let connector = self
+            .connector(&m.account)
+            .ok_or_else(|| {
+                let why = self
+                    .unconnected
+                    .iter()
+                    .find(|(a, _)| a == &m.account)
+                    .map_or("no such account in the config".to_owned(), |(_, e)| {
+                        e.clone()
+                    });
+                SendError::NoConnector(m.account.clone(), why)
+            })?
+            .clone();
+
+        let reply = self
+            .library
+            .get(template)
+            .ok_or_else(|| SendError::NoTemplate(template.to_owned()))?;
+        let hash = reply.text_hash();
+        let idem_key = idempotency_key(m.id, &p.template);
+        let mut intent = self.record("send_intent");
+        fill_send_fields(&mut intent, &p, &text);
+        intent.outcome = Some("intent".into());
+        let outbox = crate::store::OutboxNew {
+            idem_key: idem_key.clone(),
+            mention_id: m.id,
+            account: m.account.clone(),
+            platform: m.platform,
+            template: p.template.clone(),
+            version: p.version,
+            channel: p.channel.as_str().into(),
+            text: text.clone(),
+        };
+        let (tid, tver) = (p.template.clone(), p.version);
+        let (outbox_id, intent_entry) = self
+            .store
+            .call(move |s| {
+                let now = OffsetDateTime::now_utc();
+                s.remember_template(&tid, tver, &hash, now)?;
+                s.begin_send(&outbox, intent, now)
+            })
+            .await?;
+
+        let result = connector
+            .send(&Outgoing {
+                idem_key: &idem_key,
+                to: m,
+                channel: p.channel,
+                text: &text,
+            })
+            .await;
+        let (outcome, remote_id, error) = match result {
+            Ok(sent) => ("sent", Some(sent.remote_id), None),
+            Err(e) if e.certainly_not_sent() => ("failed", None, Some(e.to_string())),
+            Err(e) => ("unknown", None, Some(e.to_string())),
+        };
+        let mut rec = self.record("send_result");
+        fill_send_fields(&mut rec, &p, &text);
+        rec.outcome = Some(outcome.into());
+        rec.remote_id = remote_id.clone();
+        rec.detail = error.clone();
+        let (rid, err) = (remote_id.clone(), error.clone());
+        let result_entry = self
+            .store
+            .call(move |s| {
+                s.finish_send(
+                    outbox_id,
+                    outcome,
+                    rid.as_deref(),
+                    err.as_deref(),
+                    rec,
+                    OffsetDateTime::now_utc(),
+                )
+            })
+            .await?;
+        Ok(SendReport {
+            mention: m.id,
+            outcome: outcome.into(),
+            remote_id,
+            error,
+            intent_seq: intent_entry.seq,
+            result_seq: result_entry.seq,
+        })
+    }
+
+    /// Settles sends whose outcome was never written (the program stopped between intent and
+    /// result): asks the platform whether the reply exists; never sends again.
+    pub async fn reconcile(&self) -> Result<Vec<SendReport>, SendError> {
+        let pending = self.store.call(|s| s.pending_sends()).await?;
+        let mut out = Vec::new();
+        for row in pending {
+            let found = match self.connector(&row.account) {
+                Some(c) => c.find_sent(&row.idem_key).await,
+                None => Err(PlatformError::Local("account not connected".into())),
+            };
+            let (outcome, remote_id, detail) = match found {
+                Ok(Some(sent)) => (
+                    "sent",
+                    Some(sent.remote_id),
+                    "reconciled: found on the platform".to_owned(),
+                ),
+                Ok(None) => (
+                    "failed",
+                    None,
+                    "reconciled: not found on the platform".to_owned(),
+                ),
+                Err(e) => (
+                    "unknown",
+                    None,
+                    format!("reconcile failed, check by hand: {e}"),
+                ),
+            };
+            let mut rec = self.record("send_result");
+            rec.account = Some(row.account.clone());
+            rec.mention = Some(row.mention_id);
+            rec.outcome = Some(outcome.into());
+            rec.remote_id = remote_id.clone();
+            rec.detail = Some(detail.clone());
+            let rid = remote_id.clone();
+            let entry = self
+                .store
+                .call(move |s| {
+                    s.finish_send(
+                        row.id,
+                        outcome,
+                        rid.as_deref(),
+                        None,
+                        rec,
+                        OffsetDateTime::now_utc(),
+                    )
+                })
+                .await?;
+            out.push(SendReport {
+                mention: row.mention_id,
+                outcome: outcome.into(),
+                remote_id,
+                error: Some(detail),
+                intent_seq: 0,
+                result_seq: entry.seq,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A playbook action on the platform (like, hide, block, mute, report), audited either way.
+    pub async fn act(
+        &self,
+        mention: MentionId,
+        action: ModAction,
+    ) -> Result<AuditEntry, SendError> {
+        let m = self.store.call(move |s| s.mention(mention)).await?;
+        let result = match self.connector(&m.account) {
+            Some(c) => c.act(action, &m).await,
+            None => Err(PlatformError::Local(format!(
+                "account '{}' is not connected",
+                m.account
+            ))),
+        };
+        let mut rec = self.record(action.as_str());
+        rec.platform = Some(m.platform.as_str().into());
+        rec.account = Some(m.account.clone());
+        rec.mention = Some(m.id);
+        rec.remote_id = Some(m.remote_id.clone());
+        match &result {
+            Ok(()) => rec.outcome = Some("ok".into()),
+            Err(e) => {
+                rec.outcome = Some(
+                    if e.certainly_not_sent() {
+                        "failed"
+                    } else {
+                        "unknown"
+                    }
+                    .into(),
+                );
+                rec.detail = Some(e.to_string());
+            }
+        }
+        Ok(self.store.call(move |s| s.audit(rec)).await?)
+    }
+
+    /// An operator's correction of the tags; kept and audited.
+    pub async fn retag(&self, mention: MentionId, tags: Tags) -> Result<AuditEntry, SendError> {
+        let old = self.store.call(move |s| s.mention(mention)).await?;
+        let mut rec = self.record(
+            if tags.flags.contains(crate::domain::Flag::Ae)
+                && !old.tags.flags.contains(crate::domain::Flag::Ae)
+            {
+                "ae_flag"
+            } else {
+                "retag"
+            },
+        );
+        rec.platform = Some(old.platform.as_str().into());
+        rec.account = Some(old.account.clone());
+        rec.mention = Some(mention);
+        rec.outcome = Some("ok".into());
+        rec.detail = Some(format!(
+            "{} [{}] -> {} [{}]",
+            old.tags.tone,
+            flag_list(old.tags.flags),
+            tags.tone,
+            flag_list(tags.flags)
+        ));
+        let targets = self.config.targets.clone();
+        Ok(self
+            .store
+            .call(move |s| s.retag(mention, &tags, &targets, rec))
+            .await?)
+    }
+
+    /// Closes (or reopens) a mention; audited.
+    pub async fn set_state(
+        &self,
+        mention: MentionId,
+        state: MentionState,
+    ) -> Result<AuditEntry, SendError> {
+        let m = self.store.call(move |s| s.mention(mention)).await?;
+        let mut rec = self.record(if state == MentionState::Done {
+            "done"
+        } else {
+            "reopen"
+        });
+        rec.platform = Some(m.platform.as_str().into());
+        rec.account = Some(m.account);
+        rec.mention = Some(mention);
+        rec.outcome = Some("ok".into());
+        Ok(self
+            .store
+            .call(move |s| s.set_state(mention, state, rec, OffsetDateTime::now_utc()))
+            .await?)
+    }
+
+    /// Crisis mode on (with a reason) or off; audited.
+    pub async fn set_crisis(&self, reason: Option<String>) -> Result<AuditEntry, SendError> {
+        let mut rec = self.record(if reason.is_some() {
+            "crisis_on"
+        } else {
+            "crisis_off"
+        });
+        rec.detail = reason.clone();
+        rec.outcome = Some("ok".into());
+        Ok(self
+            .store
+            .call(move |s| s.set_crisis(reason.as_deref(), rec))
+            .await?)
+    }
+
+    /// Remembers the text hash of every library reply not seen before, and lists the replies
+    /// whose text changed under an unchanged id+version.
+    pub async fn check_templates(&self) -> Result<Vec<String>, SendError> {
+        let entries: Vec<(String, u32, String)> = self
+            .library
+            .replies
+            .iter()
+            .map(|r| (r.id.clone(), r.version, r.text_hash()))
+            .collect();
+        Ok(self
+            .store
+            .call(move |s| {
+                let now = OffsetDateTime::now_utc();
+                let mut tampered = Vec::new();
+                for (id, version, hash) in entries {
+                    match s.template_hash(&id, version)? {
+                        Some(h) if h != hash => tampered.push(id),
+                        Some(_) => {}
+                        None => s.remember_template(&id, version, &hash, now)?,
+                    }
+                }
+                Ok(tampered)
+            })
+            .await?)
+    }
+}
+
+fn fill_send_fields(rec: &mut AuditRecord, p: &Preview, text: &str) {
+    rec.platform = Some(p.mention.platform.as_str().into());
+    rec.account = Some(p.mention.account.clone());
+    rec.mention = Some(p.mention.id);
+    rec.template = Some(p.template.clone());
+    rec.template_version = Some(p.version);
+    rec.approval = Some(p.approval.clone());
+    rec.channel = Some(p.channel.as_str().into());
+    rec.text = Some(text.to_owned());
+}
+
+/// The case number a conversation is filed under.
+pub fn case_number(mention: MentionId) -> String {
+    format!("C{mention:06}")
+}
+
+fn flag_list(f: Flags) -> String {
+    f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// A key that is unique per send attempt and stable across retries of the same attempt.
+fn idempotency_key(mention: MentionId, template: &str) -> String {
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let mut h = Sha256::new();
+    h.update(format!("{mention}:{template}:{now}:{}", std::process::id()));
+    let digest = hex::encode(h.finalize());
+    format!("td-{mention}-{}", &digest[..16])
+}

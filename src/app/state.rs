@@ -1,0 +1,891 @@
+//! The console's state and its one `update(Action) -> Vec<Effect>`. No I/O happens here: effects
+//! are returned to the worker, whose answers come back as actions.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::desk::{PollReport, Preview, SendReport};
+use super::library::Library;
+use crate::domain::playbook::ModAction;
+use crate::domain::{Flag, Flags, Mention, MentionId, Tags, Tone};
+use crate::store::{Counts, Filter, QueueQuery, View};
+
+/// Rows fetched around the selection.
+pub const WINDOW: usize = 120;
+
+/// Everything that can happen to the console: keys (already mapped) and answers from the worker.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Down,
+    Up,
+    Top,
+    Bottom,
+    PageDown,
+    PageUp,
+    Open,
+    Reply,
+    Draft,
+    Retag,
+    AeIntake,
+    Mod(ModAction),
+    Done,
+    Search,
+    Filter,
+    SwitchView,
+    Help,
+    Quit,
+    /// Esc: close the overlay.
+    Back,
+    /// `y` in the preview.
+    Confirm,
+    /// Text typed into an input (search) or a choice key in an overlay.
+    Input(char),
+    Backspace,
+    /// Enter inside an overlay.
+    Submit,
+    Resize,
+    /// The clock moved.
+    Tick(OffsetDateTime),
+    /// Time to poll again.
+    PollDue,
+
+    // Answers from the worker.
+    Page {
+        query: QueueQuery,
+        offset: usize,
+        rows: Vec<Mention>,
+        total: usize,
+        counts: Counts,
+        crisis: Option<String>,
+    },
+    Previewed(Result<Box<Preview>, String>),
+    Sent(Result<SendReport, String>),
+    Acted {
+        what: String,
+        result: Result<(), String>,
+    },
+    Polled(Vec<PollReport>),
+}
+
+/// Work for the worker; its answers come back as [`Action`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadPage {
+        query: QueueQuery,
+        offset: usize,
+    },
+    Preview {
+        mention: MentionId,
+        template: String,
+    },
+    Send {
+        mention: MentionId,
+        template: String,
+    },
+    Act {
+        mention: MentionId,
+        action: ModAction,
+    },
+    Retag {
+        mention: MentionId,
+        tags: Tags,
+    },
+    Done {
+        mention: MentionId,
+    },
+    Poll,
+}
+
+/// The overlay in front of the queue, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// The reply picker: library ids, best fit first.
+    Picker {
+        mention: MentionId,
+        choices: Vec<String>,
+        selected: usize,
+    },
+    /// The rendered reply waiting for `y`.
+    Preview {
+        preview: Box<PreviewView>,
+        sending: bool,
+    },
+    Retag {
+        mention: MentionId,
+        tone: Tone,
+        flags: Flags,
+    },
+    Search {
+        input: String,
+    },
+}
+
+/// What the preview shows (a flattened [`Preview`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewView {
+    pub mention: MentionId,
+    pub template: String,
+    pub version: u32,
+    pub approval: String,
+    pub channel: String,
+    pub platform: String,
+    pub text: Option<String>,
+    pub length: usize,
+    pub limit: usize,
+    pub refusal: Option<String>,
+}
+
+impl From<&Preview> for PreviewView {
+    fn from(p: &Preview) -> Self {
+        PreviewView {
+            mention: p.mention.id,
+            template: p.template.clone(),
+            version: p.version,
+            approval: p.approval.clone(),
+            channel: p.channel.as_str().into(),
+            platform: p.mention.platform.as_str().into(),
+            text: p.text.clone(),
+            length: p.length,
+            limit: p.limit,
+            refusal: p.verdict.as_ref().err().map(ToString::to_string),
+        }
+    }
+}
+
+/// A one-line message in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// The state of background polling.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PollStatus {
+    pub running: bool,
+    pub last: Option<OffsetDateTime>,
+    pub last_new: usize,
+    pub errors: Vec<String>,
+}
+
+pub struct AppState {
+    pub brand: String,
+    pub demo: bool,
+    pub library: Arc<Library>,
+    pub now: OffsetDateTime,
+
+    pub query: QueueQuery,
+    /// Index of the first row of `rows` in the whole view.
+    pub offset: usize,
+    pub rows: Vec<Mention>,
+    pub total: usize,
+    /// Absolute index of the selected row in the view.
+    pub selected: usize,
+    pub counts: Counts,
+    pub crisis: Option<String>,
+    pub loaded: bool,
+    /// A page request is out; do not ask again until it answers.
+    pub loading: bool,
+
+    pub detail: bool,
+    pub mode: Mode,
+    pub notice: Option<Notice>,
+    pub poll: PollStatus,
+    pub quit: bool,
+    /// Something visible changed since the last frame.
+    pub dirty: bool,
+}
+
+impl AppState {
+    pub fn new(brand: String, demo: bool, library: Arc<Library>, now: OffsetDateTime) -> Self {
+        AppState {
+            brand,
+            demo,
+            library,
+            now,
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: Vec::new(),
+            total: 0,
+            selected: 0,
+            counts: Counts::default(),
+            crisis: None,
+            loaded: false,
+            loading: false,
+            detail: true,
+            mode: Mode::Normal,
+            notice: None,
+            poll: PollStatus::default(),
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    /// The effects to run at start: first page and first poll.
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.loading = true;
+        vec![self.load(0), Effect::Poll]
+    }
+
+    pub fn selected_mention(&self) -> Option<&Mention> {
+        self.selected
+            .checked_sub(self.offset)
+            .and_then(|i| self.rows.get(i))
+    }
+
+    /// The mention an action applies to: the selection, or the one whose overlay is open.
+    fn target(&self) -> Option<MentionId> {
+        match &self.mode {
+            Mode::Picker { mention, .. } | Mode::Retag { mention, .. } => Some(*mention),
+            Mode::Preview { preview, .. } => Some(preview.mention),
+            _ => self.selected_mention().map(|m| m.id),
+        }
+    }
+
+    fn load(&self, offset: usize) -> Effect {
+        Effect::LoadPage {
+            query: self.query.clone(),
+            offset,
+        }
+    }
+
+    fn reload(&mut self) -> Vec<Effect> {
+        self.loading = true;
+        let start = self.selected.saturating_sub(WINDOW / 2);
+        vec![self.load(start)]
+    }
+
+    fn note(&mut self, text: impl Into<String>, error: bool) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error,
+        });
+    }
+
+    fn move_to(&mut self, index: usize) -> Vec<Effect> {
+        let last = self.total.saturating_sub(1);
+        self.selected = index.min(last);
+        let end = self.offset + self.rows.len();
+        let margin = WINDOW / 4;
+        let near_start = self.selected < self.offset + margin && self.offset > 0;
+        let near_end = self.selected + margin >= end && end < self.total;
+        if (near_start || near_end || self.selected_mention().is_none()) && !self.loading {
+            return self.reload();
+        }
+        Vec::new()
+    }
+
+    /// The one place where state changes.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        match action {
+            Action::Tick(now) => {
+                // Only a change of minute changes what is drawn (ages and time left).
+                self.dirty = now.minute() != self.now.minute() || now.hour() != self.now.hour();
+                self.now = now;
+                Vec::new()
+            }
+            Action::Resize => Vec::new(),
+            Action::PollDue => {
+                if self.poll.running {
+                    self.dirty = false;
+                    return Vec::new();
+                }
+                self.poll.running = true;
+                vec![Effect::Poll]
+            }
+            Action::Polled(reports) => {
+                self.poll.running = false;
+                self.poll.last = Some(self.now);
+                self.poll.last_new = reports.iter().map(|r| r.new).sum();
+                self.poll.errors = reports
+                    .iter()
+                    .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.account)))
+                    .collect();
+                if self.poll.last_new > 0 || !self.loaded {
+                    self.reload()
+                } else {
+                    Vec::new()
+                }
+            }
+            Action::Page {
+                query,
+                offset,
+                rows,
+                total,
+                counts,
+                crisis,
+            } => {
+                self.loading = false;
+                if query != self.query {
+                    // An answer to an older query; ask for the current one.
+                    return self.reload();
+                }
+                self.offset = offset;
+                self.rows = rows;
+                self.total = total;
+                self.counts = counts;
+                self.crisis = crisis;
+                self.loaded = true;
+                if self.selected >= total {
+                    self.selected = total.saturating_sub(1);
+                }
+                if self.selected_mention().is_none() && total > 0 {
+                    return self.reload();
+                }
+                Vec::new()
+            }
+            Action::Previewed(result) => {
+                match result {
+                    Ok(p) => {
+                        self.mode = Mode::Preview {
+                            preview: Box::new(PreviewView::from(p.as_ref())),
+                            sending: false,
+                        }
+                    }
+                    Err(e) => {
+                        self.mode = Mode::Normal;
+                        self.note(e, true);
+                    }
+                }
+                Vec::new()
+            }
+            Action::Sent(result) => {
+                self.mode = Mode::Normal;
+                match result {
+                    Ok(r) if r.outcome == "sent" => {
+                        let id = r.remote_id.unwrap_or_default();
+                        self.note(
+                            format!(
+                                "reply sent to mention {} (remote id {id}); audited",
+                                r.mention
+                            ),
+                            false,
+                        );
+                    }
+                    Ok(r) => self.note(
+                        format!(
+                            "reply to mention {} {}: {}",
+                            r.mention,
+                            r.outcome,
+                            r.error.unwrap_or_default()
+                        ),
+                        true,
+                    ),
+                    Err(e) => self.note(e, true),
+                }
+                self.reload()
+            }
+            Action::Acted { what, result } => {
+                match result {
+                    Ok(()) => self.note(format!("{what}: done, audited"), false),
+                    Err(e) => self.note(format!("{what}: {e}"), true),
+                }
+                self.reload()
+            }
+            other => self.on_key(other),
+        }
+    }
+
+    fn on_key(&mut self, action: Action) -> Vec<Effect> {
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal => self.on_normal(action),
+            Mode::Help => {
+                if !matches!(
+                    action,
+                    Action::Help | Action::Back | Action::Quit | Action::Submit
+                ) {
+                    self.mode = Mode::Help;
+                }
+                Vec::new()
+            }
+            Mode::Picker {
+                mention,
+                choices,
+                selected,
+            } => self.on_picker(action, mention, choices, selected),
+            Mode::Preview { preview, sending } => self.on_preview(action, preview, sending),
+            Mode::Retag {
+                mention,
+                tone,
+                flags,
+            } => self.on_retag(action, mention, tone, flags),
+            Mode::Search { input } => self.on_search(action, input),
+        }
+    }
+
+    fn on_normal(&mut self, action: Action) -> Vec<Effect> {
+        self.notice = None;
+        match action {
+            Action::Down => self.move_to(self.selected + 1),
+            Action::Up => self.move_to(self.selected.saturating_sub(1)),
+            Action::PageDown => self.move_to(self.selected + 10),
+            Action::PageUp => self.move_to(self.selected.saturating_sub(10)),
+            Action::Top => self.move_to(0),
+            Action::Bottom => self.move_to(self.total.saturating_sub(1)),
+            Action::Open => {
+                self.detail = !self.detail;
+                Vec::new()
+            }
+            Action::Help => {
+                self.mode = Mode::Help;
+                Vec::new()
+            }
+            Action::Quit => {
+                self.quit = true;
+                Vec::new()
+            }
+            Action::SwitchView => {
+                let i = View::ALL
+                    .iter()
+                    .position(|v| *v == self.query.view)
+                    .unwrap_or(0);
+                self.query.view = View::ALL[(i + 1) % View::ALL.len()];
+                self.selected = 0;
+                self.reload()
+            }
+            Action::Filter => {
+                let i = Filter::CYCLE
+                    .iter()
+                    .position(|f| *f == self.query.filter)
+                    .unwrap_or(0);
+                self.query.filter = Filter::CYCLE[(i + 1) % Filter::CYCLE.len()];
+                self.selected = 0;
+                self.reload()
+            }
+            Action::Search => {
+                self.mode = Mode::Search {
+                    input: self.query.search.clone().unwrap_or_default(),
+                };
+                Vec::new()
+            }
+            Action::Back => {
+                if self.query.search.is_some() || self.query.filter.is_some() {
+                    self.query.search = None;
+                    self.query.filter = None;
+                    self.selected = 0;
+                    return self.reload();
+                }
+                Vec::new()
+            }
+            Action::Reply => {
+                let Some(m) = self.selected_mention() else {
+                    self.note("nothing selected", true);
+                    return Vec::new();
+                };
+                let choices: Vec<String> = self
+                    .library
+                    .suggestions(m)
+                    .into_iter()
+                    .map(|r| r.id.clone())
+                    .collect();
+                if choices.is_empty() {
+                    self.note(
+                        "the library has no reply for this platform (tonedesk library check)",
+                        true,
+                    );
+                    return Vec::new();
+                }
+                self.mode = Mode::Picker {
+                    mention: m.id,
+                    choices,
+                    selected: 0,
+                };
+                Vec::new()
+            }
+            Action::Retag => {
+                if let Some(m) = self.selected_mention() {
+                    self.mode = Mode::Retag {
+                        mention: m.id,
+                        tone: m.tags.tone,
+                        flags: m.tags.flags,
+                    };
+                }
+                Vec::new()
+            }
+            Action::AeIntake => {
+                let Some(m) = self.selected_mention() else {
+                    return Vec::new();
+                };
+                if m.tags.flags.contains(Flag::Ae) {
+                    self.note(
+                        "already flagged AE: answer it privately with the AE reply; the full intake form is not built yet",
+                        false,
+                    );
+                    return Vec::new();
+                }
+                let mut tags = Tags::operator(
+                    m.tags.tone,
+                    m.tags.flags,
+                    "operator flagged an adverse event",
+                );
+                tags.flags.insert(Flag::Ae);
+                vec![Effect::Retag {
+                    mention: m.id,
+                    tags,
+                }]
+            }
+            Action::Mod(action) => match self.target() {
+                Some(mention) => vec![Effect::Act { mention, action }],
+                None => Vec::new(),
+            },
+            Action::Done => match self.target() {
+                Some(mention) => vec![Effect::Done { mention }],
+                None => Vec::new(),
+            },
+            Action::Draft => {
+                self.note(
+                    "custom drafts go to MLR review; the review queue is not built yet, so use an approved reply (r)",
+                    true,
+                );
+                Vec::new()
+            }
+            _ => {
+                self.dirty = false;
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_picker(
+        &mut self,
+        action: Action,
+        mention: MentionId,
+        choices: Vec<String>,
+        selected: usize,
+    ) -> Vec<Effect> {
+        let n = choices.len();
+        let selected = match action {
+            Action::Down => (selected + 1).min(n.saturating_sub(1)),
+            Action::Up => selected.saturating_sub(1),
+            Action::Top => 0,
+            Action::Bottom => n.saturating_sub(1),
+            Action::Back | Action::Quit => return Vec::new(),
+            Action::Open | Action::Submit => {
+                let template = choices.get(selected).cloned().unwrap_or_default();
+                return vec![Effect::Preview { mention, template }];
+            }
+            _ => selected,
+        };
+        self.mode = Mode::Picker {
+            mention,
+            choices,
+            selected,
+        };
+        Vec::new()
+    }
+
+    fn on_preview(
+        &mut self,
+        action: Action,
+        preview: Box<PreviewView>,
+        sending: bool,
+    ) -> Vec<Effect> {
+        if sending {
+            // Keys wait until the send has an outcome.
+            self.mode = Mode::Preview { preview, sending };
+            self.dirty = false;
+            return Vec::new();
+        }
+        match action {
+            Action::Confirm if preview.refusal.is_none() => {
+                let effect = Effect::Send {
+                    mention: preview.mention,
+                    template: preview.template.clone(),
+                };
+                self.mode = Mode::Preview {
+                    preview,
+                    sending: true,
+                };
+                vec![effect]
+            }
+            Action::Confirm => {
+                let why = preview.refusal.clone().unwrap_or_default();
+                self.mode = Mode::Preview { preview, sending };
+                self.note(format!("cannot send: {why}"), true);
+                Vec::new()
+            }
+            Action::Back | Action::Quit => Vec::new(),
+            _ => {
+                self.mode = Mode::Preview { preview, sending };
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_retag(
+        &mut self,
+        action: Action,
+        mention: MentionId,
+        mut tone: Tone,
+        mut flags: Flags,
+    ) -> Vec<Effect> {
+        match action {
+            Action::Input(c) => match c {
+                '1'..='5' => tone = Tone::ALL[(c as usize) - ('1' as usize)],
+                'a' => flags.toggle(Flag::Ae),
+                'h' => flags.toggle(Flag::Hcp),
+                'q' => flags.toggle(Flag::MedicalQuestion),
+                'c' => flags.toggle(Flag::Crisis),
+                _ => {}
+            },
+            Action::Submit => {
+                let tags = Tags::operator(tone, flags, "retagged by the operator");
+                return vec![Effect::Retag { mention, tags }];
+            }
+            Action::Back => return Vec::new(),
+            _ => {}
+        }
+        self.mode = Mode::Retag {
+            mention,
+            tone,
+            flags,
+        };
+        Vec::new()
+    }
+
+    fn on_search(&mut self, action: Action, mut input: String) -> Vec<Effect> {
+        match action {
+            Action::Input(c) if !c.is_control() && input.chars().count() < 80 => input.push(c),
+            Action::Backspace => {
+                input.pop();
+            }
+            Action::Submit => {
+                let text = input.trim();
+                self.query.search = (!text.is_empty()).then(|| text.to_owned());
+                self.selected = 0;
+                return self.reload();
+            }
+            Action::Back => return Vec::new(),
+            _ => {}
+        }
+        self.mode = Mode::Search { input };
+        Vec::new()
+    }
+
+    /// Whether typed characters go to an input rather than the key map.
+    pub fn wants_text(&self) -> bool {
+        matches!(self.mode, Mode::Search { .. } | Mode::Retag { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::playbook::tags_of;
+    use crate::domain::reply::tests::mention;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+
+    fn library() -> Arc<Library> {
+        let mut lib = Library::default();
+        let mut errors = Vec::new();
+        for (name, text) in super::super::library::STARTER {
+            lib.add_file(std::path::Path::new(name), text, &mut errors);
+        }
+        Arc::new(lib)
+    }
+
+    fn rows(n: usize) -> Vec<Mention> {
+        (0..n)
+            .map(|i| {
+                let mut m = mention(&[]);
+                m.id = i as i64 + 1;
+                m.tags = tags_of(Tone::Complaint, &[]);
+                m
+            })
+            .collect()
+    }
+
+    fn loaded(n: usize) -> AppState {
+        let mut s = AppState::new("Acme".into(), true, library(), NOW);
+        let fx = s.start();
+        assert_eq!(
+            fx[0],
+            Effect::LoadPage {
+                query: QueueQuery::default(),
+                offset: 0
+            }
+        );
+        s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(n),
+            total: n,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        s
+    }
+
+    #[test]
+    fn reply_flow_picks_previews_and_sends() {
+        let mut s = loaded(3);
+        assert!(s.update(Action::Reply).is_empty());
+        let Mode::Picker { choices, .. } = &s.mode else {
+            panic!("no picker")
+        };
+        let first = choices[0].clone();
+        let fx = s.update(Action::Open);
+        assert_eq!(
+            fx,
+            vec![Effect::Preview {
+                mention: 1,
+                template: first.clone()
+            }]
+        );
+        let preview = PreviewView {
+            mention: 1,
+            template: first.clone(),
+            version: 1,
+            approval: "MLR".into(),
+            channel: "public".into(),
+            platform: "x".into(),
+            text: Some("Thanks".into()),
+            length: 6,
+            limit: 280,
+            refusal: None,
+        };
+        s.mode = Mode::Preview {
+            preview: Box::new(preview.clone()),
+            sending: false,
+        };
+        let fx = s.update(Action::Confirm);
+        assert_eq!(
+            fx,
+            vec![Effect::Send {
+                mention: 1,
+                template: first
+            }]
+        );
+        // A second y while sending does nothing: no double send from the console.
+        assert!(s.update(Action::Confirm).is_empty());
+        let fx = s.update(Action::Sent(Ok(SendReport {
+            mention: 1,
+            outcome: "sent".into(),
+            remote_id: Some("r1".into()),
+            error: None,
+            intent_seq: 1,
+            result_seq: 2,
+        })));
+        assert!(matches!(fx[0], Effect::LoadPage { .. }));
+        assert_eq!(s.mode, Mode::Normal);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| !n.error && n.text.contains("sent"))
+        );
+    }
+
+    #[test]
+    fn a_refused_preview_cannot_be_sent() {
+        let mut s = loaded(1);
+        let preview = PreviewView {
+            mention: 1,
+            template: "x".into(),
+            version: 1,
+            approval: "MLR".into(),
+            channel: "public".into(),
+            platform: "x".into(),
+            text: None,
+            length: 0,
+            limit: 280,
+            refusal: Some("rule 'expired'".into()),
+        };
+        s.mode = Mode::Preview {
+            preview: Box::new(preview),
+            sending: false,
+        };
+        assert!(s.update(Action::Confirm).is_empty());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.error && n.text.contains("expired"))
+        );
+    }
+
+    #[test]
+    fn moving_pages_around_the_selection() {
+        let mut s = AppState::new("Acme".into(), true, library(), NOW);
+        s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(WINDOW),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        for _ in 0..(WINDOW - WINDOW / 4 - 1) {
+            assert!(s.update(Action::Down).is_empty());
+        }
+        let fx = s.update(Action::Down);
+        assert!(matches!(fx[..], [Effect::LoadPage { .. }]), "{fx:?}");
+        assert!(
+            s.update(Action::Bottom).is_empty(),
+            "no second request while one is out"
+        );
+        assert_eq!(s.selected, 999);
+    }
+
+    #[test]
+    fn views_filters_and_search_reload() {
+        let mut s = loaded(2);
+        let fx = s.update(Action::SwitchView);
+        assert_eq!(s.query.view, View::Moderation);
+        assert!(matches!(&fx[0], Effect::LoadPage { query, .. } if query.view == View::Moderation));
+        s.update(Action::Filter);
+        assert_eq!(s.query.filter, Some(Filter::Flag(Flag::Ae)));
+        s.update(Action::Search);
+        for c in "copay".chars() {
+            s.update(Action::Input(c));
+        }
+        s.update(Action::Backspace);
+        let fx = s.update(Action::Submit);
+        assert_eq!(s.query.search.as_deref(), Some("copa"));
+        assert!(matches!(&fx[0], Effect::LoadPage { query, .. } if query.search.is_some()));
+        // A page for an older query is not shown.
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(1),
+            total: 1,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(!fx.is_empty());
+    }
+
+    #[test]
+    fn retag_and_moderation_become_effects() {
+        let mut s = loaded(1);
+        s.update(Action::Retag);
+        s.update(Action::Input('4'));
+        s.update(Action::Input('h'));
+        let fx = s.update(Action::Submit);
+        let Effect::Retag { tags, .. } = &fx[0] else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(tags.tone, Tone::Troll);
+        assert!(tags.flags.contains(Flag::Hcp));
+        assert_eq!(
+            s.update(Action::Mod(ModAction::Block)),
+            vec![Effect::Act {
+                mention: 1,
+                action: ModAction::Block
+            }]
+        );
+        assert_eq!(s.update(Action::Done), vec![Effect::Done { mention: 1 }]);
+        let fx = s.update(Action::AeIntake);
+        assert!(matches!(&fx[0], Effect::Retag { tags, .. } if tags.flags.contains(Flag::Ae)));
+        s.update(Action::Help);
+        assert_eq!(s.mode, Mode::Help);
+        s.update(Action::Back);
+        assert_eq!(s.mode, Mode::Normal);
+        s.update(Action::Quit);
+        assert!(s.quit);
+    }
+}

@@ -1,0 +1,92 @@
+//! The platforms behind one trait: fetch new mentions since a stored cursor, send a reply (public
+//! or private), and the playbook actions. One file per platform; the built-in demo is one of them.
+
+pub mod demo;
+
+use async_trait::async_trait;
+
+use crate::domain::playbook::ModAction;
+use crate::domain::{Channel, IncomingMention, Mention, Platform};
+
+/// One page of mentions and the cursor that follows it.
+#[derive(Debug, Clone, Default)]
+pub struct FetchPage {
+    pub mentions: Vec<IncomingMention>,
+    /// Store this after the mentions are committed; `None` keeps the old cursor.
+    pub cursor: Option<String>,
+    /// Another page is waiting right now.
+    pub more: bool,
+    /// Items of the page that could not be read, with the reason (logged, skipped).
+    pub skipped: Vec<String>,
+}
+
+/// A reply about to leave.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    /// Idempotency key / client record key; the same key never posts twice where the platform
+    /// supports it.
+    pub idem_key: &'a str,
+    pub to: &'a Mention,
+    pub channel: Channel,
+    pub text: &'a str,
+}
+
+/// What the platform says it made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub remote_id: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    #[error(
+        "{platform} connector is not built yet: configure no accounts to use the built-in demo"
+    )]
+    NotBuilt { platform: Platform },
+    #[error("{0} is not supported on this platform")]
+    Unsupported(&'static str),
+    #[error("rate limited: retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("the server answered {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("could not reach the server: {0}")]
+    Network(String),
+    #[error("the server's answer could not be read: {0}")]
+    Malformed(String),
+    #[error("local error: {0}")]
+    Local(String),
+}
+
+impl PlatformError {
+    /// True when the request certainly did not create anything, so a send can be marked `failed`
+    /// rather than `unknown`.
+    pub fn certainly_not_sent(&self) -> bool {
+        match self {
+            PlatformError::NotBuilt { .. }
+            | PlatformError::Unsupported(_)
+            | PlatformError::RateLimited { .. }
+            | PlatformError::Auth(_)
+            | PlatformError::Local(_) => true,
+            PlatformError::Http { status, .. } => (400..500).contains(status),
+            PlatformError::Network(_) | PlatformError::Malformed(_) => false,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn platform(&self) -> Platform;
+    /// The configured account name.
+    fn account(&self) -> &str;
+    /// The streams to poll, each with its own cursor: `mentions`, `watch:KEYWORD`…
+    fn streams(&self) -> Vec<String>;
+    async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<FetchPage, PlatformError>;
+    async fn send(&self, out: &Outgoing<'_>) -> Result<Sent, PlatformError>;
+    async fn act(&self, action: ModAction, target: &Mention) -> Result<(), PlatformError>;
+    /// Finds a reply made earlier with this idempotency key, for reconciling after a crash.
+    /// `Ok(None)` means it was certainly not made; an error means it cannot be known.
+    async fn find_sent(&self, idem_key: &str) -> Result<Option<Sent>, PlatformError>;
+}

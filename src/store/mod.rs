@@ -1,0 +1,1010 @@
+//! The local cache: SQLite through rusqlite. Migrations, queue pages, full-text search, the audit
+//! chain and the outbox. The interface is narrow and speaks domain types; the SQL stays here.
+
+mod actor;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use time::OffsetDateTime;
+
+pub use actor::StoreHandle;
+
+use crate::domain::audit::{AuditEntry, AuditRecord, GENESIS};
+use crate::domain::playbook::{self, OVERDUE_AE_RANK, Targets};
+use crate::domain::{
+    Author, Flag, Flags, IncomingMention, Mention, MentionId, MentionState, Platform, TagSource,
+    Tags, Tone,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("the database holds a value it cannot read: {0}")]
+    Corrupt(String),
+    #[error("no mention with id {0} (see `tonedesk queue --json` for ids)")]
+    NoMention(MentionId),
+}
+
+impl StoreError {
+    /// A hint for the person reading the error.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => match e.code {
+                rusqlite::ErrorCode::DiskFull => {
+                    Some("the disk is full: free some space; nothing was half-written")
+                }
+                rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen => Some(
+                    "the tonedesk home is not writable: check its permissions or pass --home DIR",
+                ),
+                rusqlite::ErrorCode::DatabaseBusy => {
+                    Some("another tonedesk is writing: try again in a moment")
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which mentions a queue page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum View {
+    /// Open mentions to answer, in playbook urgency order.
+    #[default]
+    Queue,
+    /// Open trolls and spam.
+    Moderation,
+    /// Answered or closed, newest first.
+    Done,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::Queue, View::Moderation, View::Done];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Queue => "Queue",
+            View::Moderation => "Moderation",
+            View::Done => "Done",
+        }
+    }
+}
+
+/// A narrowing of the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Filter {
+    Flag(Flag),
+    Platform(Platform),
+}
+
+impl Filter {
+    /// The order in which the filter key cycles.
+    pub const CYCLE: [Option<Filter>; 8] = [
+        None,
+        Some(Filter::Flag(Flag::Ae)),
+        Some(Filter::Flag(Flag::Hcp)),
+        Some(Filter::Flag(Flag::MedicalQuestion)),
+        Some(Filter::Flag(Flag::Crisis)),
+        Some(Filter::Platform(Platform::X)),
+        Some(Filter::Platform(Platform::Mastodon)),
+        Some(Filter::Platform(Platform::Bluesky)),
+    ];
+
+    pub fn label(self) -> String {
+        match self {
+            Filter::Flag(f) => format!("flag {f}"),
+            Filter::Platform(p) => format!("platform {p}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct QueueQuery {
+    pub view: View,
+    pub filter: Option<Filter>,
+    /// Words to find in the text or the author's handle.
+    pub search: Option<String>,
+}
+
+/// Numbers for the status bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub open: u64,
+    pub ae_open: u64,
+    pub overdue: u64,
+    pub moderation: u64,
+    pub done: u64,
+    pub crisis_open: u64,
+}
+
+/// A send about to happen, for the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxNew {
+    pub idem_key: String,
+    pub mention_id: MentionId,
+    pub account: String,
+    pub platform: Platform,
+    pub template: String,
+    pub version: u32,
+    pub channel: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub idem_key: String,
+    pub mention_id: MentionId,
+    pub account: String,
+    pub state: String,
+    pub remote_id: Option<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+const MENTION_COLUMNS: &str = "m.id, m.platform, m.account, m.remote_id, a.handle, a.display_name, a.bio, \
+     m.text, m.created_at, m.url, m.in_reply_to, m.parent_text, m.reply_ref, m.private, m.tone, m.flags, \
+     m.confidence, m.reasons, m.tag_source, m.state, m.due_at";
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        crate::paths::restrict(path, 0o600);
+        Store::setup(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store> {
+        Store::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrations().to_latest(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// Runs `f` in one write transaction, taken up front so that two processes never interleave.
+    fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn upsert_account(
+        &mut self,
+        name: &str,
+        platform: Platform,
+        handle: &str,
+        demo: bool,
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO accounts (name, platform, handle, demo) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET platform = excluded.platform,
+                     handle = excluded.handle, demo = excluded.demo",
+                params![name, platform.as_str(), handle, demo],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Stores new mentions and, in the same transaction, advances the cursor that covers them, so
+    /// a cursor never runs ahead of what is cached. Mentions already cached are skipped. Returns
+    /// how many were new.
+    pub fn ingest(
+        &mut self,
+        items: &[(IncomingMention, Tags)],
+        targets: &Targets,
+        cursor: Option<(&str, &str, &str)>,
+        now: OffsetDateTime,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            let mut new = 0;
+            let mut author_stmt = tx.prepare_cached(
+                "INSERT INTO authors (platform, handle, display_name, bio) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (platform, handle) DO UPDATE SET display_name = excluded.display_name,
+                     bio = excluded.bio
+                 RETURNING id",
+            )?;
+            let mut mention_stmt = tx.prepare_cached(
+                "INSERT INTO mentions (platform, account, remote_id, author_id, text, created_at,
+                     fetched_at, url, in_reply_to, parent_text, reply_ref, private, tone, flags,
+                     confidence, reasons, tag_source, rank, moderation, due_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?20)
+                 ON CONFLICT (platform, remote_id) DO NOTHING",
+            )?;
+            let mut fts_stmt =
+                tx.prepare_cached("INSERT INTO mention_fts (rowid, text, handle) VALUES (?1, ?2, ?3)")?;
+            for (m, tags) in items {
+                let author_id: i64 = author_stmt.query_row(
+                    params![m.platform.as_str(), m.author.handle, m.author.display_name, m.author.bio],
+                    |r| r.get(0),
+                )?;
+                let due = targets.due_at(m.created_at, tags);
+                let changed = mention_stmt.execute(params![
+                    m.platform.as_str(),
+                    m.account,
+                    m.remote_id,
+                    author_id,
+                    m.text,
+                    m.created_at.unix_timestamp(),
+                    now.unix_timestamp(),
+                    m.url,
+                    m.in_reply_to,
+                    m.parent_text,
+                    m.reply_ref,
+                    m.private,
+                    tags.tone.as_str(),
+                    tags.flags.bits(),
+                    tags.confidence,
+                    reasons_json(&tags.reasons),
+                    source_str(tags.source),
+                    playbook::urgency_rank(tags),
+                    playbook::lane(tags) == playbook::Lane::Moderation,
+                    due.unix_timestamp(),
+                ])?;
+                if changed == 1 {
+                    fts_stmt.execute(params![tx.last_insert_rowid(), m.text, m.author.handle])?;
+                    new += 1;
+                }
+            }
+            if let Some((account, stream, cursor)) = cursor {
+                tx.execute(
+                    "INSERT INTO cursors (account, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (account, stream) DO UPDATE SET cursor = excluded.cursor,
+                         updated_at = excluded.updated_at",
+                    params![account, stream, cursor, now.unix_timestamp()],
+                )?;
+            }
+            Ok(new)
+        })
+    }
+
+    pub fn cursor(&self, account: &str, stream: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT cursor FROM cursors WHERE account = ?1 AND stream = ?2",
+                params![account, stream],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn mention(&self, id: MentionId) -> Result<Mention> {
+        let sql = format!(
+            "SELECT {MENTION_COLUMNS} FROM mentions m JOIN authors a ON a.id = m.author_id WHERE m.id = ?1"
+        );
+        self.conn
+            .query_row(&sql, [id], row_to_mention)
+            .optional()?
+            .ok_or(StoreError::NoMention(id))
+    }
+
+    /// One page of a view, in its order. `offset` and `limit` page around the selection.
+    pub fn page(
+        &self,
+        q: &QueueQuery,
+        now: OffsetDateTime,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        let (where_sql, order_sql) = query_sql(q);
+        let sql = format!(
+            "SELECT {MENTION_COLUMNS} FROM mentions m JOIN authors a ON a.id = m.author_id
+             WHERE {where_sql} ORDER BY {order_sql} LIMIT ?3 OFFSET ?4"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                now.unix_timestamp(),
+                fts_query(q.search.as_deref()),
+                limit as i64,
+                offset as i64
+            ],
+            row_to_mention,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many mentions a query matches (run when the data or the query changes, not per frame).
+    pub fn count(&self, q: &QueueQuery, now: OffsetDateTime) -> Result<usize> {
+        let (where_sql, _) = query_sql(q);
+        let sql = format!(
+            "SELECT count(*) FROM mentions m JOIN authors a ON a.id = m.author_id
+             WHERE {where_sql}"
+        );
+        let n: i64 = self.conn.query_row(
+            &sql,
+            params![now.unix_timestamp(), fts_query(q.search.as_deref())],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    pub fn counts(&self, now: OffsetDateTime) -> Result<Counts> {
+        let ae = Flags::from_iter([Flag::Ae]).bits();
+        let crisis = Flags::from_iter([Flag::Crisis]).bits();
+        Ok(self.conn.query_row(
+            "SELECT
+                coalesce(sum(state = 'open' AND moderation = 0), 0),
+                coalesce(sum(state = 'open' AND (flags & ?1) != 0), 0),
+                coalesce(sum(state = 'open' AND moderation = 0 AND due_at < ?2), 0),
+                coalesce(sum(state = 'open' AND moderation = 1), 0),
+                coalesce(sum(state = 'done'), 0),
+                coalesce(sum(state = 'open' AND (flags & ?3) != 0), 0)
+             FROM mentions",
+            params![ae, now.unix_timestamp(), crisis],
+            |r| {
+                Ok(Counts {
+                    open: r.get::<_, i64>(0)? as u64,
+                    ae_open: r.get::<_, i64>(1)? as u64,
+                    overdue: r.get::<_, i64>(2)? as u64,
+                    moderation: r.get::<_, i64>(3)? as u64,
+                    done: r.get::<_, i64>(4)? as u64,
+                    crisis_open: r.get::<_, i64>(5)? as u64,
+                })
+            },
+        )?)
+    }
+
+    /// Every mention, newest first (for `queue --json`).
+    pub fn all_mentions(&self) -> Result<Vec<Mention>> {
+        let sql = format!(
+            "SELECT {MENTION_COLUMNS} FROM mentions m JOIN authors a ON a.id = m.author_id
+             ORDER BY m.state = 'open' DESC, m.moderation, m.rank, m.due_at, m.id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], row_to_mention)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Changes a mention's state and writes its audit entry in the same transaction.
+    pub fn set_state(
+        &mut self,
+        id: MentionId,
+        state: MentionState,
+        audit: AuditRecord,
+        now: OffsetDateTime,
+    ) -> Result<AuditEntry> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE mentions SET state = ?2, done_at = CASE WHEN ?2 = 'done' THEN ?3 ELSE NULL END
+                 WHERE id = ?1",
+                params![id, state.as_str(), now.unix_timestamp()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NoMention(id));
+            }
+            append_audit(tx, audit)
+        })
+    }
+
+    /// Replaces a mention's tags (an operator's correction) and audits it.
+    pub fn retag(
+        &mut self,
+        id: MentionId,
+        tags: &Tags,
+        targets: &Targets,
+        audit: AuditRecord,
+    ) -> Result<AuditEntry> {
+        self.write(|tx| {
+            let created: i64 = tx
+                .query_row("SELECT created_at FROM mentions WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or(StoreError::NoMention(id))?;
+            let due = targets.due_at(from_unix(created)?, tags);
+            tx.execute(
+                "UPDATE mentions SET tone = ?2, flags = ?3, confidence = ?4, reasons = ?5,
+                     tag_source = ?6, rank = ?7, moderation = ?8, due_at = ?9
+                 WHERE id = ?1",
+                params![
+                    id,
+                    tags.tone.as_str(),
+                    tags.flags.bits(),
+                    tags.confidence,
+                    reasons_json(&tags.reasons),
+                    source_str(tags.source),
+                    playbook::urgency_rank(tags),
+                    playbook::lane(tags) == playbook::Lane::Moderation,
+                    due.unix_timestamp(),
+                ],
+            )?;
+            append_audit(tx, audit)
+        })
+    }
+
+    /// The text hash first seen for a reply's id+version.
+    pub fn template_hash(&self, id: &str, version: u32) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT text_hash FROM template_versions WHERE id = ?1 AND version = ?2",
+                params![id, version],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Remembers a reply version's text hash the first time it is seen; later sightings keep the
+    /// first hash so a changed text is detected.
+    pub fn remember_template(
+        &mut self,
+        id: &str,
+        version: u32,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO template_versions (id, version, text_hash, first_seen) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id, version) DO NOTHING",
+                params![id, version, hash, now.unix_timestamp()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The state of an earlier reply to this mention that was sent or may have been.
+    pub fn earlier_reply(&self, mention: MentionId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT state FROM outbox WHERE mention_id = ?1 AND state IN ('pending', 'sent', 'unknown')
+                 ORDER BY id DESC LIMIT 1",
+                [mention],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Step one of a send: the outbox row and the intent entry, in one transaction.
+    pub fn begin_send(
+        &mut self,
+        new: &OutboxNew,
+        audit: AuditRecord,
+        now: OffsetDateTime,
+    ) -> Result<(i64, AuditEntry)> {
+        self.write(|tx| {
+            let busy: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM outbox WHERE mention_id = ?1 AND state IN ('pending', 'sent', 'unknown')",
+                    [new.mention_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(state) = busy {
+                return Err(StoreError::Corrupt(format!(
+                    "mention {} already has a reply in state '{state}'",
+                    new.mention_id
+                )));
+            }
+            tx.execute(
+                "INSERT INTO outbox (idem_key, mention_id, account, platform, template, version, channel,
+                     text, state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+                params![
+                    new.idem_key,
+                    new.mention_id,
+                    new.account,
+                    new.platform.as_str(),
+                    new.template,
+                    new.version,
+                    new.channel,
+                    new.text,
+                    now.unix_timestamp()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            Ok((id, append_audit(tx, audit)?))
+        })
+    }
+
+    /// Step three of a send: the outcome, the result entry and, when sent, the mention done.
+    pub fn finish_send(
+        &mut self,
+        outbox_id: i64,
+        state: &str,
+        remote_id: Option<&str>,
+        error: Option<&str>,
+        audit: AuditRecord,
+        now: OffsetDateTime,
+    ) -> Result<AuditEntry> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET state = ?2, remote_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
+                params![outbox_id, state, remote_id, error, now.unix_timestamp()],
+            )?;
+            if state == "sent" {
+                tx.execute(
+                    "UPDATE mentions SET state = 'done', done_at = ?2
+                     WHERE id = (SELECT mention_id FROM outbox WHERE id = ?1)",
+                    params![outbox_id, now.unix_timestamp()],
+                )?;
+            }
+            append_audit(tx, audit)
+        })
+    }
+
+    /// Sends whose outcome was never written (a crash between intent and result).
+    pub fn pending_sends(&self) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, idem_key, mention_id, account, state, remote_id FROM outbox
+             WHERE state = 'pending' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OutboxRow {
+                id: r.get(0)?,
+                idem_key: r.get(1)?,
+                mention_id: r.get(2)?,
+                account: r.get(3)?,
+                state: r.get(4)?,
+                remote_id: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Appends an entry to the audit chain on its own.
+    pub fn audit(&mut self, record: AuditRecord) -> Result<AuditEntry> {
+        self.write(|tx| append_audit(tx, record))
+    }
+
+    /// The whole chain in sequence order.
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, operator, action, platform, account, mention, template, template_version,
+                 approval, channel, text, outcome, remote_id, detail, prev_hash, hash
+             FROM audit ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                record: AuditRecord {
+                    at: r.get(1)?,
+                    operator: r.get(2)?,
+                    action: r.get(3)?,
+                    platform: r.get(4)?,
+                    account: r.get(5)?,
+                    mention: r.get(6)?,
+                    template: r.get(7)?,
+                    template_version: r.get(8)?,
+                    approval: r.get(9)?,
+                    channel: r.get(10)?,
+                    text: r.get(11)?,
+                    outcome: r.get(12)?,
+                    remote_id: r.get(13)?,
+                    detail: r.get(14)?,
+                },
+                prev_hash: r.get(15)?,
+                hash: r.get(16)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The crisis-mode reason when crisis mode is on.
+    pub fn crisis(&self) -> Result<Option<String>> {
+        self.setting("crisis")
+    }
+
+    pub fn set_crisis(&mut self, reason: Option<&str>, audit: AuditRecord) -> Result<AuditEntry> {
+        self.write(|tx| {
+            match reason {
+                Some(r) => tx.execute(
+                    "INSERT INTO settings (key, value) VALUES ('crisis', ?1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [r],
+                )?,
+                None => tx.execute("DELETE FROM settings WHERE key = 'crisis'", [])?,
+            };
+            append_audit(tx, audit)
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// A quick integrity check for `doctor`.
+    pub fn integrity(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+    }
+}
+
+fn append_audit(tx: &Transaction<'_>, record: AuditRecord) -> Result<AuditEntry> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let e = AuditEntry::chain(seq, &prev, record);
+    let r = &e.record;
+    tx.execute(
+        "INSERT INTO audit (seq, at, operator, action, platform, account, mention, template,
+             template_version, approval, channel, text, outcome, remote_id, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            e.seq,
+            r.at,
+            r.operator,
+            r.action,
+            r.platform,
+            r.account,
+            r.mention,
+            r.template,
+            r.template_version,
+            r.approval,
+            r.channel,
+            r.text,
+            r.outcome,
+            r.remote_id,
+            r.detail,
+            e.prev_hash,
+            e.hash
+        ],
+    )?;
+    Ok(e)
+}
+
+/// WHERE and ORDER BY for a query. Parameters: ?1 now (unix seconds), ?2 FTS query or NULL.
+fn query_sql(q: &QueueQuery) -> (String, String) {
+    let mut conds = vec![match q.view {
+        View::Queue => "m.state = 'open' AND m.moderation = 0".to_owned(),
+        View::Moderation => "m.state = 'open' AND m.moderation = 1".to_owned(),
+        View::Done => "m.state != 'open'".to_owned(),
+    }];
+    match q.filter {
+        Some(Filter::Flag(f)) => {
+            conds.push(format!("(m.flags & {}) != 0", Flags::from_iter([f]).bits()));
+        }
+        Some(Filter::Platform(p)) => conds.push(format!("m.platform = '{}'", p.as_str())),
+        None => {}
+    }
+    conds.push(
+        "(?2 IS NULL OR m.id IN (SELECT rowid FROM mention_fts WHERE mention_fts MATCH ?2))".into(),
+    );
+    let order = match q.view {
+        View::Done => "m.done_at DESC, m.id DESC".to_owned(),
+        _ => format!(
+            "CASE WHEN m.rank = 1 AND m.due_at < ?1 THEN {OVERDUE_AE_RANK} ELSE m.rank END, m.due_at, m.id"
+        ),
+    };
+    (conds.join(" AND "), order)
+}
+
+/// Turns what a person typed into an FTS5 query: each word a quoted prefix term, all required.
+fn fts_query(search: Option<&str>) -> Option<String> {
+    let terms: Vec<String> = search?
+        .split_whitespace()
+        .map(|w| w.trim_start_matches('@').replace('"', ""))
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+fn reasons_json(reasons: &[String]) -> String {
+    serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into())
+}
+
+fn source_str(s: TagSource) -> &'static str {
+    match s {
+        TagSource::Classifier => "classifier",
+        TagSource::Operator => "operator",
+    }
+}
+
+fn from_unix(secs: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.to_string().into())
+}
+
+fn row_to_mention(r: &Row<'_>) -> rusqlite::Result<Mention> {
+    let parse = |s: String| -> rusqlite::Result<Platform> { s.parse().map_err(corrupt) };
+    let tone: Tone = r.get::<_, String>(14)?.parse().map_err(corrupt)?;
+    let reasons: Vec<String> = serde_json::from_str(&r.get::<_, String>(17)?).map_err(corrupt)?;
+    let source = match r.get::<_, String>(18)?.as_str() {
+        "operator" => TagSource::Operator,
+        _ => TagSource::Classifier,
+    };
+    let state: MentionState = r.get::<_, String>(19)?.parse().map_err(corrupt)?;
+    let created = OffsetDateTime::from_unix_timestamp(r.get(8)?).map_err(corrupt)?;
+    let due = OffsetDateTime::from_unix_timestamp(r.get(20)?).map_err(corrupt)?;
+    Ok(Mention {
+        id: r.get(0)?,
+        platform: parse(r.get(1)?)?,
+        account: r.get(2)?,
+        remote_id: r.get(3)?,
+        author: Author {
+            handle: r.get(4)?,
+            display_name: r.get(5)?,
+            bio: r.get(6)?,
+        },
+        text: r.get(7)?,
+        created_at: created,
+        url: r.get(9)?,
+        in_reply_to: r.get(10)?,
+        parent_text: r.get(11)?,
+        reply_ref: r.get(12)?,
+        private: r.get(13)?,
+        tags: Tags {
+            tone,
+            flags: Flags::from_bits(r.get::<_, u8>(15)?),
+            confidence: r.get(16)?,
+            reasons,
+            source,
+        },
+        state,
+        due_at: due,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::verify_chain;
+    use crate::domain::playbook::tags_of;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+
+    fn incoming(id: &str, text: &str, minutes_ago: i64) -> IncomingMention {
+        IncomingMention {
+            platform: Platform::X,
+            account: "demo-x".into(),
+            remote_id: id.into(),
+            author: Author {
+                handle: format!("user{id}"),
+                display_name: "A Person".into(),
+                bio: String::new(),
+            },
+            text: text.into(),
+            created_at: NOW - time::Duration::minutes(minutes_ago),
+            url: Some(format!("https://x.com/u/status/{id}")),
+            in_reply_to: None,
+            parent_text: None,
+            reply_ref: None,
+            private: false,
+        }
+    }
+
+    fn store_with(items: &[(IncomingMention, Tags)]) -> Store {
+        let mut s = Store::open_in_memory().unwrap();
+        s.upsert_account("demo-x", Platform::X, "acmecare", true)
+            .unwrap();
+        s.ingest(
+            items,
+            &Targets::default(),
+            Some(("demo-x", "mentions", "c1")),
+            NOW,
+        )
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn ingest_skips_duplicates_and_advances_the_cursor() {
+        let items = vec![
+            (incoming("1", "thanks", 5), tags_of(Tone::Positive, &[])),
+            (incoming("2", "broken", 5), tags_of(Tone::Complaint, &[])),
+        ];
+        let mut s = store_with(&items);
+        assert_eq!(
+            s.cursor("demo-x", "mentions").unwrap().as_deref(),
+            Some("c1")
+        );
+        let again = s
+            .ingest(
+                &items,
+                &Targets::default(),
+                Some(("demo-x", "mentions", "c2")),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(again, 0);
+        assert_eq!(s.all_mentions().unwrap().len(), 2);
+        assert_eq!(
+            s.cursor("demo-x", "mentions").unwrap().as_deref(),
+            Some("c2")
+        );
+    }
+
+    #[test]
+    fn queue_is_in_urgency_order_with_overdue_ae_first() {
+        let items = vec![
+            (incoming("pos", "great", 5), tags_of(Tone::Positive, &[])),
+            (
+                incoming("ae-fresh", "rash", 5),
+                tags_of(Tone::Neutral, &[Flag::Ae]),
+            ),
+            (incoming("cmp", "broken", 5), tags_of(Tone::Complaint, &[])),
+            (
+                incoming("ae-old", "dizzy", 120),
+                tags_of(Tone::Neutral, &[Flag::Ae]),
+            ),
+            (incoming("troll", "shills", 5), tags_of(Tone::Troll, &[])),
+            (
+                incoming("hcp", "data?", 5),
+                tags_of(Tone::Neutral, &[Flag::Hcp]),
+            ),
+        ];
+        let s = store_with(&items);
+        let page = s.page(&QueueQuery::default(), NOW, 0, 50).unwrap();
+        let ids: Vec<&str> = page.iter().map(|m| m.remote_id.as_str()).collect();
+        assert_eq!(ids, ["ae-old", "ae-fresh", "cmp", "hcp", "pos"]);
+        let moderation = QueueQuery {
+            view: View::Moderation,
+            ..QueueQuery::default()
+        };
+        assert_eq!(
+            s.page(&moderation, NOW, 0, 50).unwrap()[0].remote_id,
+            "troll"
+        );
+        assert_eq!(s.count(&QueueQuery::default(), NOW).unwrap(), 5);
+        let second = s.page(&QueueQuery::default(), NOW, 2, 2).unwrap();
+        assert_eq!(second.len(), 2);
+        assert_eq!(second[0].remote_id, "cmp");
+        let c = s.counts(NOW).unwrap();
+        assert_eq!((c.open, c.ae_open, c.moderation, c.done), (5, 2, 1, 0));
+        assert!(c.overdue >= 1);
+    }
+
+    #[test]
+    fn search_and_filters() {
+        let items = vec![
+            (
+                incoming("1", "my copay card was rejected", 5),
+                tags_of(Tone::Complaint, &[]),
+            ),
+            (
+                incoming("2", "dizzy after a dose", 5),
+                tags_of(Tone::Neutral, &[Flag::Ae]),
+            ),
+        ];
+        let s = store_with(&items);
+        let q = |search: &str, filter| QueueQuery {
+            view: View::Queue,
+            filter,
+            search: Some(search.to_owned()),
+        };
+        assert_eq!(
+            s.page(&q("copa", None), NOW, 0, 10).unwrap()[0].remote_id,
+            "1"
+        );
+        assert_eq!(s.count(&q("user2", None), NOW).unwrap(), 1);
+        assert_eq!(s.count(&q("\"unbalanced (", None), NOW).unwrap(), 0);
+        let ae_only = QueueQuery {
+            filter: Some(Filter::Flag(Flag::Ae)),
+            ..QueueQuery::default()
+        };
+        assert_eq!(s.page(&ae_only, NOW, 0, 10).unwrap()[0].remote_id, "2");
+    }
+
+    #[test]
+    fn sends_are_audited_and_chained() {
+        let mut s = store_with(&[(incoming("1", "thanks", 5), tags_of(Tone::Positive, &[]))]);
+        let m = s.all_mentions().unwrap().remove(0);
+        let new = OutboxNew {
+            idem_key: "k1".into(),
+            mention_id: m.id,
+            account: "demo-x".into(),
+            platform: Platform::X,
+            template: "thanks".into(),
+            version: 1,
+            channel: "public".into(),
+            text: "Thank you!".into(),
+        };
+        let (ob, intent) = s
+            .begin_send(&new, AuditRecord::new(NOW, "op", "send_intent"), NOW)
+            .unwrap();
+        assert_eq!(intent.seq, 1);
+        assert_eq!(s.earlier_reply(m.id).unwrap().as_deref(), Some("pending"));
+        assert_eq!(s.pending_sends().unwrap().len(), 1);
+        assert!(
+            s.begin_send(&new, AuditRecord::new(NOW, "op", "send_intent"), NOW)
+                .is_err()
+        );
+        let result = s
+            .finish_send(
+                ob,
+                "sent",
+                Some("r1"),
+                None,
+                AuditRecord::new(NOW, "op", "send_result"),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(result.prev_hash, intent.hash);
+        assert_eq!(s.mention(m.id).unwrap().state, MentionState::Done);
+        assert!(s.pending_sends().unwrap().is_empty());
+        let entries = s.audit_entries().unwrap();
+        assert_eq!(verify_chain(&entries), Ok(2));
+    }
+
+    #[test]
+    fn tampering_in_the_table_breaks_the_chain() {
+        let mut s = Store::open_in_memory().unwrap();
+        for action in ["like", "hide", "block"] {
+            s.audit(AuditRecord::new(NOW, "op", action)).unwrap();
+        }
+        s.conn
+            .execute("UPDATE audit SET action = 'hidf' WHERE seq = 2", [])
+            .unwrap();
+        let err = verify_chain(&s.audit_entries().unwrap()).unwrap_err();
+        assert!(err.to_string().starts_with("entry 2"), "{err}");
+    }
+
+    #[test]
+    fn retag_and_template_hashes_and_crisis() {
+        let mut s = store_with(&[(incoming("1", "meh", 5), tags_of(Tone::Neutral, &[]))]);
+        let id = s.all_mentions().unwrap()[0].id;
+        let t = Tags::operator(Tone::Troll, Flags::empty(), "operator");
+        s.retag(
+            id,
+            &t,
+            &Targets::default(),
+            AuditRecord::new(NOW, "op", "retag"),
+        )
+        .unwrap();
+        let m = s.mention(id).unwrap();
+        assert_eq!(m.tags.tone, Tone::Troll);
+        assert_eq!(m.tags.source, TagSource::Operator);
+        assert_eq!(s.count(&QueueQuery::default(), NOW).unwrap(), 0);
+        assert!(matches!(s.mention(999), Err(StoreError::NoMention(999))));
+
+        s.remember_template("thanks", 1, "aaa", NOW).unwrap();
+        s.remember_template("thanks", 1, "bbb", NOW).unwrap();
+        assert_eq!(
+            s.template_hash("thanks", 1).unwrap().as_deref(),
+            Some("aaa")
+        );
+        assert_eq!(s.template_hash("thanks", 2).unwrap(), None);
+
+        assert_eq!(s.crisis().unwrap(), None);
+        s.set_crisis(
+            Some("recall rumour"),
+            AuditRecord::new(NOW, "op", "crisis_on"),
+        )
+        .unwrap();
+        assert_eq!(s.crisis().unwrap().as_deref(), Some("recall rumour"));
+        s.set_crisis(None, AuditRecord::new(NOW, "op", "crisis_off"))
+            .unwrap();
+        assert_eq!(s.crisis().unwrap(), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! Phrase patterns over tokens, compiled once and matched in one pass.
+//!
+//! A pattern is written as text and tokenised like a post ("didn't help" matches "did not help" and
+//! "didnt help"). Between words a pattern may use:
+//! - `*` any one token,
+//! - `..` a gap of zero to three tokens that does not cross a sentence break,
+//! - `word*` any token that starts with `word` (`refund*`),
+//! - `<num>` any number, `<url>` a link, `<user>` an @handle.
+
+use std::collections::HashMap;
+
+use super::token::{Doc, Kind, Span, TokenTables, tokenize};
+
+const GAP: u8 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Elem {
+    Word(String),
+    Prefix(String),
+    Any,
+    Gap(u8),
+    Num,
+}
+
+impl Elem {
+    fn matches(&self, doc: &Doc<'_>, i: usize) -> bool {
+        match self {
+            Elem::Word(w) => doc.is(i, w),
+            Elem::Prefix(p) => {
+                doc.norm(i).starts_with(p.as_str()) || doc.alt(i).is_some_and(|a| a.starts_with(p.as_str()))
+            }
+            Elem::Any => true,
+            Elem::Num => doc.tokens[i].kind == Kind::Number,
+            Elem::Gap(_) => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    elems: Vec<Elem>,
+    group: u16,
+    /// Index of the source phrase in its group, for error messages and tests.
+    text: String,
+}
+
+/// A found phrase: the group it belongs to and the tokens it covers (`start..end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Match {
+    pub group: u16,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Match {
+    pub fn span(&self, doc: &Doc<'_>) -> Span {
+        let first = doc.tokens[self.start].span;
+        let last = doc.tokens[self.end - 1].span;
+        first.join(last)
+    }
+}
+
+/// Phrases indexed by their first token, each belonging to a group of payload `G`.
+#[derive(Debug, Clone)]
+pub(crate) struct PhraseSet<G> {
+    patterns: Vec<Pattern>,
+    by_first: HashMap<String, Vec<u32>>,
+    other_first: Vec<u32>,
+    pub groups: Vec<G>,
+}
+
+impl<G> Default for PhraseSet<G> {
+    fn default() -> Self {
+        PhraseSet {
+            patterns: Vec::new(),
+            by_first: HashMap::new(),
+            other_first: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// Why a pattern could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PatternError(pub String);
+
+fn compile(text: &str, tables: &TokenTables) -> Result<Vec<Elem>, PatternError> {
+    let mut elems = Vec::new();
+    for piece in text.split_whitespace() {
+        match piece {
+            "*" => elems.push(Elem::Any),
+            ".." => elems.push(Elem::Gap(GAP)),
+            "<num>" => elems.push(Elem::Num),
+            "<url>" | "<user>" => elems.push(Elem::Word(piece.to_owned())),
+            _ if piece.len() > 1 && piece.ends_with('*') => {
+                let stem = &piece[..piece.len() - 1];
+                let doc = tokenize(stem, tables);
+                if doc.len() != 1 {
+                    return Err(PatternError(format!("prefix '{piece}' must be one word")));
+                }
+                elems.push(Elem::Prefix(doc.norm(0).to_owned()));
+            }
+            _ => {
+                let doc = tokenize(piece, tables);
+                if doc.len() == 0 {
+                    return Err(PatternError(format!("'{piece}' has no word, emoji or emoticon")));
+                }
+                for i in 0..doc.len() {
+                    elems.push(Elem::Word(doc.norm(i).to_owned()));
+                }
+            }
+        }
+    }
+    match elems.first() {
+        None => Err(PatternError("empty pattern".into())),
+        Some(Elem::Any | Elem::Gap(_)) => Err(PatternError("a pattern cannot start with '*' or '..'".into())),
+        Some(_) if matches!(elems.last(), Some(Elem::Gap(_))) => {
+            Err(PatternError("a pattern cannot end with '..'".into()))
+        }
+        Some(_) => Ok(elems),
+    }
+}
+
+impl<G> PhraseSet<G> {
+    /// Add a group and its phrases. Returns the phrases that did not compile (with the reason).
+    pub fn add_group<'p>(
+        &mut self,
+        group: G,
+        phrases: impl IntoIterator<Item = &'p str>,
+        tables: &TokenTables,
+    ) -> Vec<(String, PatternError)> {
+        let gid = self.groups.len() as u16;
+        self.groups.push(group);
+        let mut errors = Vec::new();
+        for text in phrases {
+            match compile(text, tables) {
+                Ok(elems) => {
+                    let id = self.patterns.len() as u32;
+                    match &elems[0] {
+                        Elem::Word(w) => self.by_first.entry(w.clone()).or_default().push(id),
+                        _ => self.other_first.push(id),
+                    }
+                    self.patterns.push(Pattern {
+                        elems,
+                        group: gid,
+                        text: text.to_owned(),
+                    });
+                }
+                Err(e) => errors.push((text.to_owned(), e)),
+            }
+        }
+        errors
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Every match, in text order. At one start position the longest match of each group wins, and a
+    /// group does not match again inside its own previous match (so "still waiting" does not also count
+    /// "waiting" from the same group).
+    pub fn find_all(&self, doc: &Doc<'_>, out: &mut Vec<Match>) {
+        let base = out.len();
+        for i in 0..doc.len() {
+            let mut try_pattern = |pid: u32| {
+                let p = &self.patterns[pid as usize];
+                if !p.elems[0].matches(doc, i) {
+                    return;
+                }
+                if let Some(end) = match_rest(&p.elems[1..], doc, i + 1, doc.tokens[i].sentence) {
+                    let covered = out[base..]
+                        .iter()
+                        .any(|m| m.group == p.group && m.start <= i && i < m.end && m.start != i);
+                    if covered {
+                        return;
+                    }
+                    if let Some(m) = out[base..]
+                        .iter_mut()
+                        .find(|m| m.group == p.group && m.start == i)
+                    {
+                        m.end = m.end.max(end);
+                    } else {
+                        out.push(Match {
+                            group: p.group,
+                            start: i,
+                            end,
+                        });
+                    }
+                }
+            };
+            if let Some(ids) = self.by_first.get(doc.norm(i)) {
+                ids.iter().copied().for_each(&mut try_pattern);
+            }
+            if let Some(alt) = doc.alt(i)
+                && let Some(ids) = self.by_first.get(alt)
+            {
+                ids.iter().copied().for_each(&mut try_pattern);
+            }
+            self.other_first.iter().copied().for_each(&mut try_pattern);
+        }
+    }
+
+    /// The source text of the pattern phrases, for tests.
+    #[cfg(test)]
+    pub fn phrases(&self) -> impl Iterator<Item = (&G, &str)> {
+        self.patterns
+            .iter()
+            .map(|p| (&self.groups[p.group as usize], p.text.as_str()))
+    }
+}
+
+/// Match `elems` from token `i`; returns the end (exclusive) of the match.
+fn match_rest(elems: &[Elem], doc: &Doc<'_>, i: usize, sentence: u16) -> Option<usize> {
+    let Some((first, rest)) = elems.split_first() else {
+        return Some(i);
+    };
+    match first {
+        Elem::Gap(n) => {
+            for skip in 0..=(*n as usize) {
+                let j = i + skip;
+                if j > doc.len() {
+                    break;
+                }
+                if skip > 0 && doc.tokens[j - 1].sentence != sentence {
+                    break;
+                }
+                if let Some(end) = match_rest(rest, doc, j, sentence) {
+                    return Some(end);
+                }
+            }
+            None
+        }
+        e => {
+            if i < doc.len() && e.matches(doc, i) {
+                match_rest(rest, doc, i + 1, doc.tokens[i].sentence)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(phrases: &[&str]) -> (PhraseSet<&'static str>, TokenTables) {
+        let tables = TokenTables::default();
+        let mut s = PhraseSet::default();
+        let errors = s.add_group("g", phrases.iter().copied(), &tables);
+        assert!(errors.is_empty(), "{errors:?}");
+        (s, tables)
+    }
+
+    fn found(s: &PhraseSet<&'static str>, tables: &TokenTables, text: &str) -> Vec<String> {
+        let doc = tokenize(text, tables);
+        let mut out = Vec::new();
+        s.find_all(&doc, &mut out);
+        out.iter().map(|m| doc.original(m.span(&doc)).to_owned()).collect()
+    }
+
+    #[test]
+    fn words_gaps_prefixes_numbers() {
+        let (s, t) = set(&["didn't help", "why .. not working", "refund*", "took <num>", "still waiting", "waiting"]);
+        assert_eq!(found(&s, &t, "It did not help at all"), vec!["did not help"]);
+        assert_eq!(found(&s, &t, "it didnt help"), vec!["didnt help"]);
+        assert_eq!(found(&s, &t, "Why is my app not working?"), vec!["Why is my app not working"]);
+        assert!(found(&s, &t, "Why? The app is fine. Not working today").is_empty());
+        assert_eq!(found(&s, &t, "any REFUNDS yet"), vec!["REFUNDS"]);
+        assert_eq!(found(&s, &t, "I took 3 today"), vec!["took 3"]);
+        assert_eq!(found(&s, &t, "still waiting, waiting"), vec!["still waiting", "waiting"]);
+    }
+
+    #[test]
+    fn bad_patterns_are_reported() {
+        let tables = TokenTables::default();
+        let mut s: PhraseSet<()> = PhraseSet::default();
+        let errors = s.add_group((), ["* alone", "!!!", "ends with .."], &tables);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+}
