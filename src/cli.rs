@@ -1,1 +1,860 @@
+//! The command line (clap). `tonedesk` alone opens the console; subcommands serve scripts, cron
+//! and compliance. With no accounts configured everything runs on the built-in demo.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+
+use crate::app::desk::{Desk, SendError};
+use crate::app::evaluate::{Scores, label_index};
+use crate::app::export;
+use crate::config::Config;
+use crate::domain::audit::verify_chain;
+use crate::domain::{Author, Channel};
+use crate::paths::Paths;
+use crate::tone::Classifier;
+
+/// Exit code of a send refused by a rule.
+const REFUSED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tonedesk",
+    version,
+    about = "Triage console for the social-media care desk of a regulated brand",
+    long_about = "tonedesk polls X, Mastodon and Bluesky into a local cache and shows a keyboard-driven \
+queue: every mention is tagged by tone and risk and answered only from a library of approved replies; \
+every send is written to a tamper-evident audit log. With no accounts configured it runs on a built-in DEMO."
+)]
+pub struct Cli {
+    /// Keep config, database, library and logs under DIR.
+    #[arg(long, global = true, env = "TONEDESK_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch new mentions from every account into the cache.
+    Poll {
+        /// Poll once and exit (for cron or systemd timers); without it, poll until interrupted.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print the queue.
+    Queue {
+        /// Every cached mention as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an approved reply to a mention (the same checks as the console).
+    Reply {
+        /// The mention's `id` from `queue --json`.
+        mention: i64,
+        /// The approved reply's id (see `library list`).
+        #[arg(long)]
+        template: String,
+        /// public or private; by default the reply's channel, private for AE and HCP mentions.
+        #[arg(long)]
+        channel: Option<ChannelArg>,
+        /// A declared prompt variable, as NAME=VALUE (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Really send; without it, print the preview and exit.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The approved reply library.
+    Library {
+        #[command(subcommand)]
+        command: LibraryCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The tone and risk classifier.
+    Tone {
+        #[command(subcommand)]
+        command: ToneCommand,
+    },
+    /// Adverse events for pharmacovigilance.
+    Ae {
+        #[command(subcommand)]
+        command: AeCommand,
+    },
+    /// Crisis mode: pause all outbound except holding statements.
+    Crisis {
+        #[command(subcommand)]
+        command: CrisisCommand,
+    },
+    /// Check the set-up and say what to fix.
+    Doctor,
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Validate every reply (placeholders, dates, tampering, expiry).
+    Check,
+    /// List the replies.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exit non-zero naming the first bad entry.
+    Verify,
+    /// Write the log for compliance.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: AuditFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToneCommand {
+    /// Score the classifier on a TSV file of `label<TAB>text` (positive|neutral|negative).
+    Eval { file: PathBuf },
+    /// Classify one text per line of standard input; one JSON object per line out.
+    Classify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AeCommand {
+    /// Export AE-flagged mentions for the safety team.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: AeFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrisisCommand {
+    /// Turn crisis mode on.
+    On {
+        #[arg(long)]
+        reason: String,
+    },
+    /// Turn crisis mode off.
+    Off,
+    /// Show whether crisis mode is on.
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChannelArg {
+    Public,
+    Private,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AeFormat {
+    Csv,
+    Json,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            if let Some(hint) = e
+                .downcast_ref::<crate::store::StoreError>()
+                .and_then(|s| s.hint())
+            {
+                msg.push_str(&format!("\n  hint: {hint}"));
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The reader of our output went away (`tonedesk queue | head`): not an error worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(|j| j.io_error_kind())
+            })
+            == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Commands that need no home.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "tonedesk",
+                &mut std::io::stdout(),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Tone { command }) => return tone(command, cli.home.as_deref()),
+        _ => {}
+    }
+
+    let paths = Paths::resolve(cli.home.as_deref())?;
+    let config = Config::load(&paths.config_file)?;
+    paths.create_dirs()?;
+    let _log = crate::logging::init(&paths.log_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let desk = {
+        let _enter = rt.enter();
+        Arc::new(Desk::open(paths, config)?)
+    };
+
+    match cli.command {
+        None => {
+            rt.block_on(settle(&desk))?;
+            crate::tui::run(desk, &rt)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(cmd) => rt.block_on(command(&desk, cmd)),
+    }
+}
+
+/// Work every start does before anything else: settle sends a crash left open.
+async fn settle(desk: &Desk) -> Result<()> {
+    for r in desk.reconcile().await? {
+        eprintln!(
+            "reconciled an unfinished send to mention {}: {} ({})",
+            r.mention,
+            r.outcome,
+            r.error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// In the demo, the first command of a fresh home fills the cache (as a first poll would).
+async fn seed_demo(desk: &Desk) {
+    if desk.demo {
+        desk.poll_once().await;
+    }
+}
+
+async fn command(desk: &Desk, cmd: Command) -> Result<ExitCode> {
+    settle(desk).await?;
+    match cmd {
+        Command::Poll { once } => poll(desk, once).await,
+        Command::Queue { json } => {
+            seed_demo(desk).await;
+            queue(desk, json).await
+        }
+        Command::Reply {
+            mention,
+            template,
+            channel,
+            vars,
+            yes,
+        } => {
+            seed_demo(desk).await;
+            reply(desk, mention, &template, channel, &vars, yes).await
+        }
+        Command::Library { command } => library(desk, command).await,
+        Command::Audit { command } => audit(desk, command).await,
+        Command::Ae {
+            command: AeCommand::Export { format },
+        } => {
+            seed_demo(desk).await;
+            ae_export(desk, format).await
+        }
+        Command::Crisis { command } => crisis(desk, command).await,
+        Command::Doctor => doctor(desk).await,
+        Command::Tone { .. } | Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn poll(desk: &Desk, once: bool) -> Result<ExitCode> {
+    let interval = std::time::Duration::from_secs(desk.config.poll.interval_secs);
+    loop {
+        let reports = desk.poll_once().await;
+        let mut failed = false;
+        for r in &reports {
+            match &r.error {
+                None => println!("{} {}: {} new", r.account, r.stream, r.new),
+                Some(e) => {
+                    failed = true;
+                    println!("{} {}: error: {e}", r.account, r.stream);
+                }
+            }
+        }
+        for (account, why) in &desk.unconnected {
+            failed = true;
+            println!("{account}: not polled: {why}");
+        }
+        if once {
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+async fn queue(desk: &Desk, json: bool) -> Result<ExitCode> {
+    let all = desk.store.call(|s| s.all_mentions()).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<_> = all.iter().map(export::mention_json).collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = OffsetDateTime::now_utc();
+    writeln!(
+        out,
+        "{:>5}  {:<9} {:<22} {:<9} {:<8} {:>7}  TEXT",
+        "ID", "TONE", "FLAGS", "PLATFORM", "STATE", "LEFT"
+    )?;
+    for m in all
+        .iter()
+        .filter(|m| m.state == crate::domain::MentionState::Open)
+    {
+        let flags: Vec<&str> = m.tags.flags.iter().map(|f| f.as_str()).collect();
+        let text = crate::tui::inert::one_line(&m.text);
+        let text: String = text.chars().take(60).collect();
+        writeln!(
+            out,
+            "{:>5}  {:<9} {:<22} {:<9} {:<8} {:>7}  {text}",
+            m.id,
+            m.tags.tone.as_str(),
+            flags.join(","),
+            m.platform.as_str(),
+            m.state.as_str(),
+            crate::domain::playbook::short_duration(m.due_at - now),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for v in vars {
+        let Some((k, val)) = v.split_once('=') else {
+            bail!("--var '{v}' must be NAME=VALUE");
+        };
+        out.insert(k.trim().to_owned(), val.to_owned());
+    }
+    Ok(out)
+}
+
+async fn reply(
+    desk: &Desk,
+    mention: i64,
+    template: &str,
+    channel: Option<ChannelArg>,
+    vars: &[String],
+    yes: bool,
+) -> Result<ExitCode> {
+    let vars = parse_vars(vars)?;
+    let channel = channel.map(|c| match c {
+        ChannelArg::Public => Channel::Public,
+        ChannelArg::Private => Channel::Private,
+    });
+    if !yes {
+        let p = match desk.preview(mention, template, channel, &vars).await {
+            Ok(p) => p,
+            Err(e) => return refusal(e),
+        };
+        println!(
+            "to:       @{} on {} ({})",
+            p.mention.author.handle, p.mention.platform, p.mention.account
+        );
+        println!(
+            "reply:    {} v{} (approval {})",
+            p.template, p.version, p.approval
+        );
+        println!("channel:  {}", p.channel);
+        println!(
+            "length:   {}/{} {}",
+            p.length,
+            p.limit,
+            p.mention.platform.unit()
+        );
+        println!(
+            "text:     {}",
+            p.text.as_deref().unwrap_or("(not rendered)")
+        );
+        return match p.verdict {
+            Ok(()) => {
+                println!("not sent: add --yes to send");
+                Ok(ExitCode::from(REFUSED))
+            }
+            Err(r) => refusal(SendError::Refused(r)),
+        };
+    }
+    match desk.send(mention, template, channel, &vars).await {
+        Ok(r) if r.outcome == "sent" => {
+            println!(
+                "sent: mention {} remote id {} (audit entries {} and {})",
+                r.mention,
+                r.remote_id.unwrap_or_default(),
+                r.intent_seq,
+                r.result_seq
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(r) => {
+            eprintln!(
+                "{}: {} (audit entries {} and {}); check before sending again",
+                r.outcome,
+                r.error.unwrap_or_default(),
+                r.intent_seq,
+                r.result_seq
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+fn refusal(e: SendError) -> Result<ExitCode> {
+    match e {
+        SendError::Refused(r) => {
+            eprintln!("refused: {r}");
+            Ok(ExitCode::from(REFUSED))
+        }
+        SendError::Store(e) => Err(e.into()),
+        other => {
+            eprintln!("not sent: {other}");
+            Ok(ExitCode::from(REFUSED))
+        }
+    }
+}
+
+async fn library(desk: &Desk, cmd: LibraryCommand) -> Result<ExitCode> {
+    match cmd {
+        LibraryCommand::List { json } => {
+            let lib = &desk.library;
+            if json {
+                let list: Vec<_> = lib
+                    .replies
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id,
+                            "version": r.version,
+                            "approval": r.approval,
+                            "approved_on": r.approved_on.to_string(),
+                            "expires_on": r.expires_on.to_string(),
+                            "tones": r.tones,
+                            "flags": r.flags,
+                            "channel": r.channel.as_str(),
+                            "platforms": r.platforms,
+                            "holding": r.holding,
+                            "text": r.text,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for r in &lib.replies {
+                    println!(
+                        "{:<28} v{:<3} {:<8} expires {}  {}",
+                        r.id,
+                        r.version,
+                        r.channel.as_str(),
+                        r.expires_on,
+                        r.approval
+                    );
+                }
+            }
+            for e in &desk.library_errors {
+                eprintln!("error: {e}");
+            }
+            Ok(if desk.library_errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        LibraryCommand::Check => {
+            let today = OffsetDateTime::now_utc().date();
+            let mut bad = desk.library_errors.len();
+            for e in &desk.library_errors {
+                println!("error: {e}");
+            }
+            for id in desk.check_templates().await? {
+                bad += 1;
+                let (file, line) = desk.library.origin.get(&id).cloned().unwrap_or_default();
+                println!(
+                    "error: {}:{line}: reply '{id}': text changed under the same id and version (tampered); restore the approved text or give the new text a new version and approval",
+                    file.display()
+                );
+            }
+            for r in &desk.library.replies {
+                let (file, line) = desk.library.origin.get(&r.id).cloned().unwrap_or_default();
+                if today > r.expires_on {
+                    println!(
+                        "warning: {}:{line}: reply '{}' expired on {} (sends are refused)",
+                        file.display(),
+                        r.id,
+                        r.expires_on
+                    );
+                } else if r.expires_on - today <= time::Duration::days(30) {
+                    println!(
+                        "warning: {}:{line}: reply '{}' expires on {} (in {} days)",
+                        file.display(),
+                        r.id,
+                        r.expires_on,
+                        (r.expires_on - today).whole_days()
+                    );
+                }
+            }
+            println!(
+                "{} replies in {}; {} error(s)",
+                desk.library.replies.len(),
+                desk.paths.library_dir.display(),
+                bad
+            );
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+async fn audit(desk: &Desk, cmd: AuditCommand) -> Result<ExitCode> {
+    let entries = desk.store.call(|s| s.audit_entries()).await?;
+    match cmd {
+        AuditCommand::Verify => match verify_chain(&entries) {
+            Ok(n) => {
+                println!("audit chain intact: {n} entries");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(b) => {
+                println!("audit chain broken at {b}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        AuditCommand::Export { format, output } => {
+            let mut out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot write {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            if let AuditFormat::Csv = format {
+                writeln!(out, "{}", export::AUDIT_COLUMNS.join(","))?;
+            }
+            for e in &entries {
+                let j = export::audit_json(e);
+                match format {
+                    AuditFormat::Jsonl => writeln!(out, "{j}")?,
+                    AuditFormat::Csv => {
+                        writeln!(out, "{}", export::csv_record(&j, &export::AUDIT_COLUMNS))?
+                    }
+                }
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn ae_export(desk: &Desk, format: AeFormat) -> Result<ExitCode> {
+    let all = desk.store.call(|s| s.all_mentions()).await?;
+    let cases: Vec<_> = all
+        .iter()
+        .filter_map(|m| export::ae_json(m, &desk.config.targets))
+        .collect();
+    match format {
+        AeFormat::Json => println!("{}", serde_json::to_string_pretty(&cases)?),
+        AeFormat::Csv => {
+            println!("{}", export::AE_COLUMNS.join(","));
+            for c in &cases {
+                println!("{}", export::csv_record(c, &export::AE_COLUMNS));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn crisis(desk: &Desk, cmd: CrisisCommand) -> Result<ExitCode> {
+    match cmd {
+        CrisisCommand::On { reason } => {
+            if reason.trim().is_empty() {
+                bail!("--reason must say why crisis mode is on");
+            }
+            let e = desk.set_crisis(Some(reason.clone())).await?;
+            println!(
+                "crisis mode ON ({reason}); only holding statements can be sent (audit entry {})",
+                e.seq
+            );
+        }
+        CrisisCommand::Off => {
+            let e = desk.set_crisis(None).await?;
+            println!("crisis mode off (audit entry {})", e.seq);
+        }
+        CrisisCommand::Status => match desk.store.call(|s| s.crisis()).await? {
+            Some(r) => println!("crisis mode ON: {r}"),
+            None => println!("crisis mode off"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor(desk: &Desk) -> Result<ExitCode> {
+    let p = &desk.paths;
+    let mut problems = 0;
+    let mut line = |ok: bool, what: String| {
+        if !ok {
+            problems += 1;
+        }
+        println!("{} {what}", if ok { "ok  " } else { "FIX " });
+    };
+    println!("tonedesk {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "home      {}",
+        p.home
+            .as_ref()
+            .map_or("(XDG locations)".into(), |h| h.display().to_string())
+    );
+    println!(
+        "config    {}{}",
+        p.config_file.display(),
+        if p.config_file.exists() {
+            ""
+        } else {
+            " (absent: built-in demo)"
+        }
+    );
+    println!("database  {}", p.database.display());
+    println!("library   {}", p.library_dir.display());
+    println!("logs      {}", p.log_dir.display());
+    println!("operator  {}", desk.operator);
+    println!(
+        "mode      {}",
+        if desk.demo {
+            "DEMO (no accounts configured)"
+        } else {
+            "live"
+        }
+    );
+
+    let integrity = desk.store.call(|s| s.integrity()).await?;
+    line(
+        integrity == "ok",
+        format!("database integrity: {integrity}"),
+    );
+    let entries = desk.store.call(|s| s.audit_entries()).await?;
+    match verify_chain(&entries) {
+        Ok(n) => line(true, format!("audit chain intact ({n} entries)")),
+        Err(b) => line(
+            false,
+            format!("audit chain broken at {b}: investigate before working"),
+        ),
+    }
+    line(
+        desk.library_errors.is_empty(),
+        format!(
+            "library: {} replies, {} error(s){}",
+            desk.library.replies.len(),
+            desk.library_errors.len(),
+            if desk.library_errors.is_empty() {
+                ""
+            } else {
+                " — run `tonedesk library check`"
+            }
+        ),
+    );
+    for c in &desk.connectors {
+        line(
+            true,
+            format!("account {} ({}): connected", c.account(), c.platform()),
+        );
+    }
+    for (a, why) in &desk.unconnected {
+        line(false, format!("account {a}: {why}"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut check = |path: &std::path::Path, want: u32| {
+            if let Ok(meta) = std::fs::metadata(path) {
+                let mode = meta.permissions().mode() & 0o777;
+                line(
+                    mode & 0o077 == 0,
+                    format!(
+                        "{} is {mode:o}{}",
+                        path.display(),
+                        if mode & 0o077 == 0 {
+                            String::new()
+                        } else {
+                            format!(
+                                ": others can read it; run chmod {want:o} {}",
+                                path.display()
+                            )
+                        }
+                    ),
+                );
+            }
+        };
+        if let Some(h) = &p.home {
+            check(h, 0o700);
+        }
+        check(&p.database, 0o600);
+        check(&p.config_file, 0o600);
+    }
+    match crate::tui::colors_wanted(desk.config.ui.color) {
+        true => println!("colours   on"),
+        false => println!("colours   off (NO_COLOR or [ui] color = false)"),
+    }
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn tone(cmd: &ToneCommand, home: Option<&std::path::Path>) -> Result<ExitCode> {
+    let config = match home {
+        Some(h) => Config::load(&Paths::under(h).config_file)?,
+        None => Paths::xdg()
+            .ok()
+            .map(|p| Config::load(&p.config_file))
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let classifier = Classifier::new(config.tone_config());
+    let author = Author::default();
+    match cmd {
+        ToneCommand::Classify => {
+            let stdin = std::io::stdin().lock();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for line in stdin.lines() {
+                let line = line.context("reading standard input")?;
+                let tags = classifier.classify(&line, &author);
+                let j = serde_json::json!({
+                    "tone": tags.tone.as_str(),
+                    "flags": tags.flags,
+                    "confidence": (f64::from(tags.confidence) * 1000.0).round() / 1000.0,
+                    "reasons": tags.reasons,
+                });
+                writeln!(out, "{j}")?;
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ToneCommand::Eval { file } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut scores = Scores::default();
+            let mut skipped = 0;
+            for (n, line) in text.lines().enumerate() {
+                let Some((label, body)) = line.split_once('\t') else {
+                    if !line.trim().is_empty() {
+                        skipped += 1;
+                        eprintln!(
+                            "{}:{}: skipped: expected label<TAB>text",
+                            file.display(),
+                            n + 1
+                        );
+                    }
+                    continue;
+                };
+                let Some(gold) = label_index(label.trim()) else {
+                    skipped += 1;
+                    eprintln!(
+                        "{}:{}: skipped: label '{label}' is not positive, neutral or negative",
+                        file.display(),
+                        n + 1
+                    );
+                    continue;
+                };
+                let predicted = classifier.classify(body, &author).tone.polarity();
+                scores.add(gold, label_index(predicted).unwrap_or(1));
+            }
+            if scores.total() == 0 {
+                bail!(
+                    "{}: no labelled lines (expected label<TAB>text)",
+                    file.display()
+                );
+            }
+            print!("{scores}");
+            if skipped > 0 {
+                println!("skipped   {skipped} malformed line(s)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn vars_parse() {
+        let v = parse_vars(&["topic=copay card".into()]).unwrap();
+        assert_eq!(v["topic"], "copay card");
+        assert!(parse_vars(&["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn library_starter_is_what_seeding_writes() {
+        use crate::app::library::Library;
+        let dir = tempfile::tempdir().unwrap();
+        Library::seed(dir.path()).unwrap();
+        assert!(Library::load(dir.path()).is_ok());
+    }
+}

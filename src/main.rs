@@ -1,1 +1,5 @@
-fn main() {}
+//! The `tonedesk` binary: see `tonedesk --help`.
+
+fn main() -> std::process::ExitCode {
+    tonedesk::cli::main()
+}

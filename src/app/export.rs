@@ -1,0 +1,181 @@
+//! Machine-readable forms of mentions, audit entries and AE cases (the contract of DESIGN §6).
+
+use serde_json::{Value, json};
+
+use crate::domain::audit::{AuditEntry, format_utc};
+use crate::domain::playbook::Targets;
+use crate::domain::{Flag, Mention};
+
+/// A mention as `queue --json` prints it.
+pub fn mention_json(m: &Mention) -> Value {
+    json!({
+        "id": m.id,
+        "platform": m.platform.as_str(),
+        "account": m.account,
+        "remote_id": m.remote_id,
+        "author": m.author.handle,
+        "author_name": m.author.display_name,
+        "text": m.text,
+        "created_at": format_utc(m.created_at),
+        "tone": m.tags.tone.as_str(),
+        "flags": m.tags.flags,
+        "confidence": (f64::from(m.tags.confidence) * 1000.0).round() / 1000.0,
+        "reasons": m.tags.reasons,
+        "tag_source": match m.tags.source {
+            crate::domain::TagSource::Classifier => "classifier",
+            crate::domain::TagSource::Operator => "operator",
+        },
+        "state": m.state.as_str(),
+        "due_at": format_utc(m.due_at),
+        "private": m.private,
+        "in_reply_to": m.in_reply_to,
+        "url": m.url,
+    })
+}
+
+/// The columns of `audit export`, in order.
+pub const AUDIT_COLUMNS: [&str; 17] = [
+    "seq",
+    "at",
+    "operator",
+    "action",
+    "platform",
+    "account",
+    "mention",
+    "template",
+    "template_version",
+    "approval",
+    "channel",
+    "text",
+    "outcome",
+    "remote_id",
+    "detail",
+    "prev_hash",
+    "hash",
+];
+
+pub fn audit_json(e: &AuditEntry) -> Value {
+    let r = &e.record;
+    json!({
+        "seq": e.seq,
+        "at": r.at,
+        "operator": r.operator,
+        "action": r.action,
+        "platform": r.platform,
+        "account": r.account,
+        "mention": r.mention,
+        "template": r.template,
+        "template_version": r.template_version,
+        "approval": r.approval,
+        "channel": r.channel,
+        "text": r.text,
+        "outcome": r.outcome,
+        "remote_id": r.remote_id,
+        "detail": r.detail,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    })
+}
+
+/// One CSV record (RFC 4180 quoting) of a JSON object's fields, in the given column order.
+pub fn csv_record(obj: &Value, columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| match &obj[*c] {
+            Value::Null => String::new(),
+            Value::String(s) => csv_field(s),
+            other => csv_field(&other.to_string()),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The columns of `ae export`.
+pub const AE_COLUMNS: [&str; 12] = [
+    "mention",
+    "platform",
+    "account",
+    "url",
+    "reporter",
+    "reporter_name",
+    "published_at",
+    "report_due_at",
+    "verbatim",
+    "cues",
+    "state",
+    "flagged_by",
+];
+
+/// An AE case as far as the tags know it. The structured intake (patient, product, reaction as
+/// confirmed by the operator) is not part of this build.
+pub fn ae_json(m: &Mention, targets: &Targets) -> Option<Value> {
+    if !m.tags.flags.contains(Flag::Ae) {
+        return None;
+    }
+    Some(json!({
+        "mention": m.id,
+        "platform": m.platform.as_str(),
+        "account": m.account,
+        "url": m.url,
+        "reporter": m.author.handle,
+        "reporter_name": m.author.display_name,
+        "published_at": format_utc(m.created_at),
+        "report_due_at": format_utc(targets.ae_report_due(m.created_at)),
+        "verbatim": m.text,
+        "cues": m.tags.reasons.join("; "),
+        "state": m.state.as_str(),
+        "flagged_by": match m.tags.source {
+            crate::domain::TagSource::Classifier => "classifier",
+            crate::domain::TagSource::Operator => "operator",
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reply::tests::mention;
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\"\nbye"), "\"say \"\"hi\"\"\nbye\"");
+        let v = json!({"a": "x,y", "b": null, "c": 3});
+        assert_eq!(csv_record(&v, &["a", "b", "c"]), "\"x,y\",,3");
+    }
+
+    #[test]
+    fn json_forms_carry_the_contract_fields() {
+        let m = mention(&[Flag::Ae]);
+        let j = mention_json(&m);
+        for k in [
+            "id",
+            "platform",
+            "account",
+            "remote_id",
+            "author",
+            "text",
+            "created_at",
+            "tone",
+            "flags",
+            "state",
+            "url",
+        ] {
+            assert!(j.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(j["flags"], json!(["ae"]));
+        assert_eq!(j["created_at"], "2026-06-01T10:00:00Z");
+        let ae = ae_json(&m, &Targets::default()).unwrap();
+        assert_eq!(ae["report_due_at"], "2026-06-02T10:00:00Z");
+        assert!(ae_json(&mention(&[]), &Targets::default()).is_none());
+    }
+}

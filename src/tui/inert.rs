@@ -1,0 +1,69 @@
+//! Makes text from the network inert before it reaches the terminal: no control characters, no
+//! escape sequences, no bidirectional overrides or invisible characters that could fool the eye.
+
+/// Text safe to draw on one line: controls and line breaks become spaces, runs of white space
+/// collapse, and characters that reorder or hide text are dropped.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if dropped(c) {
+            continue;
+        }
+        if c.is_control() || c.is_whitespace() {
+            if !space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            out.push(c);
+            space = false;
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Text safe to draw as a paragraph: like [`one_line`] but line breaks are kept (at most two in a
+/// row).
+pub fn paragraph(s: &str) -> String {
+    s.split('\n')
+        .map(one_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split("\n\n\n")
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Characters that reorder or hide text (bidi controls, zero-width spaces, BOM) and escape-prone
+/// C1 controls. The zero-width joiner stays: emoji sequences need it.
+fn dropped(c: char) -> bool {
+    matches!(c,
+        '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}'
+        | '\u{0080}'..='\u{009F}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_controls_become_harmless() {
+        let hostile = "hi\x1b]0;pwned\x07 there\x1b[2J\r\nnext\u{202E}gpj.exe\u{200B}\u{9b}31m";
+        let s = one_line(hostile);
+        assert!(!s.chars().any(|c| c.is_control()), "{s:?}");
+        assert!(!s.contains('\u{202E}') && !s.contains('\u{200B}'));
+        assert_eq!(one_line("  a \t\n b  "), "a b");
+    }
+
+    #[test]
+    fn paragraphs_keep_line_breaks_and_emoji() {
+        assert_eq!(paragraph("a\n\n\n\nb"), "a\n\nb");
+        assert_eq!(paragraph("👨‍👩‍👧 ok"), "👨‍👩‍👧 ok");
+    }
+}
