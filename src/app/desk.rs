@@ -134,6 +134,12 @@ impl Desk {
                 unconnected.push((a.name.clone(), e.to_string()));
             }
         }
+        // The first sight of every reply version fixes its text hash; a later change of the text
+        // under the same id and version is then refused as tampered.
+        let now = OffsetDateTime::now_utc();
+        for r in &library.replies {
+            store.remember_template(&r.id, r.version, &r.text_hash(), now)?;
+        }
         let classifier = Arc::new(Classifier::new(config.tone_config()));
         let operator = config.operator();
         Ok(Desk {

@@ -26,16 +26,21 @@ pub fn one_line(s: &str) -> String {
     out
 }
 
-/// Text safe to draw as a paragraph: like [`one_line`] but line breaks are kept (at most two in a
-/// row).
+/// Text safe to draw as a paragraph: like [`one_line`] but line breaks are kept (never more than one
+/// blank line in a row, none at the ends).
 pub fn paragraph(s: &str) -> String {
-    s.split('\n')
-        .map(one_line)
-        .collect::<Vec<_>>()
-        .join("\n")
-        .split("\n\n\n")
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    let mut out: Vec<String> = Vec::new();
+    for line in s.split('\n').map(one_line) {
+        let blank = line.is_empty();
+        if blank && out.last().is_none_or(String::is_empty) {
+            continue;
+        }
+        out.push(line);
+    }
+    while out.last().is_some_and(String::is_empty) {
+        out.pop();
+    }
+    out.join("\n")
 }
 
 /// Characters that reorder or hide text (bidi controls, zero-width spaces, BOM) and escape-prone

@@ -233,7 +233,7 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
     let c = &s.counts;
     let mut spans = vec![Span::styled(
         format!(
-            " open {} · AE {} · overdue {} · mod {} · done {} ",
+            " open {} AE {} late {} mod {} done {} ",
             c.open, c.ae_open, c.overdue, c.moderation, c.done
         ),
         theme.bar(),

@@ -1,0 +1,183 @@
+//! Snapshots of the main screens through ratatui's TestBackend, on the demo data at a fixed time
+//! and without colour, so they are stable.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use tonedesk::app::library::{Library, STARTER};
+use tonedesk::app::state::{Action, AppState, Mode, PreviewView, WINDOW};
+use tonedesk::config::Config;
+use tonedesk::domain::playbook::Targets;
+use tonedesk::domain::reply::{Fill, render};
+use tonedesk::domain::text::measure;
+use tonedesk::platforms::demo::{account_name, demo_mentions};
+use tonedesk::store::{QueueQuery, Store, View};
+use tonedesk::tone::Classifier;
+use tonedesk::tui::keymap::KeyMap;
+use tonedesk::tui::view::{Theme, ViewState, draw};
+
+const NOW: OffsetDateTime = datetime!(2026-11-21 12:00 UTC);
+
+fn library() -> Arc<Library> {
+    let mut lib = Library::default();
+    let mut errors = Vec::new();
+    for (name, text) in STARTER {
+        lib.add_file(Path::new(name), text, &mut errors);
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+    Arc::new(lib)
+}
+
+fn demo_store() -> Store {
+    let mut store = Store::open_in_memory().unwrap();
+    let classifier = Classifier::new(Config::default().tone_config());
+    let items: Vec<_> = demo_mentions()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let m = d.to_incoming(&account_name(d.platform), NOW);
+            let tags = classifier.classify(&m.text, &m.author);
+            (m, tags)
+        })
+        .collect();
+    for p in tonedesk::domain::Platform::ALL {
+        store
+            .upsert_account(&account_name(p), p, "acmecare", true)
+            .unwrap();
+    }
+    store
+        .ingest(&items, &Targets::default(), None, NOW)
+        .unwrap();
+    store
+}
+
+fn state_for(store: &Store, view: View) -> AppState {
+    let mut s = AppState::new("Acme Pharma".into(), true, library(), NOW);
+    s.query.view = view;
+    let q = QueueQuery {
+        view,
+        ..QueueQuery::default()
+    };
+    s.update(Action::Page {
+        query: q.clone(),
+        offset: 0,
+        rows: store.page(&q, NOW, 0, WINDOW).unwrap(),
+        total: store.count(&q, NOW).unwrap(),
+        counts: store.counts(NOW).unwrap(),
+        crisis: None,
+    });
+    s
+}
+
+fn screen(s: &AppState, width: u16, height: u16) -> String {
+    let keys = KeyMap::new(&BTreeMap::new()).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut vs = ViewState::default();
+    terminal
+        .draw(|f| draw(f, s, &keys, Theme { color: false }, &mut vs))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn queue_at_80x24() {
+    let store = demo_store();
+    let s = state_for(&store, View::Queue);
+    insta::assert_snapshot!(screen(&s, 80, 24));
+}
+
+#[test]
+fn queue_wide_with_detail_beside() {
+    let store = demo_store();
+    let mut s = state_for(&store, View::Queue);
+    s.update(Action::Down);
+    s.update(Action::Down);
+    insta::assert_snapshot!(screen(&s, 140, 36));
+}
+
+#[test]
+fn moderation_view() {
+    let store = demo_store();
+    let s = state_for(&store, View::Moderation);
+    insta::assert_snapshot!(screen(&s, 100, 24));
+}
+
+#[test]
+fn help_overlay() {
+    let store = demo_store();
+    let mut s = state_for(&store, View::Queue);
+    s.update(Action::Help);
+    insta::assert_snapshot!(screen(&s, 80, 30));
+}
+
+#[test]
+fn reply_picker_and_preview() {
+    let store = demo_store();
+    let mut s = state_for(&store, View::Queue);
+    s.update(Action::Reply);
+    insta::assert_snapshot!("picker", screen(&s, 80, 24));
+
+    let Mode::Picker { choices, .. } = &s.mode else {
+        panic!("no picker");
+    };
+    let lib = library();
+    let reply = lib.get(&choices[0]).unwrap();
+    let m = s.selected_mention().unwrap().clone();
+    let fill = Fill {
+        agent_initials: "JR".into(),
+        signoff: "^JR".into(),
+        case: format!("C{:06}", m.id),
+        contacts: Config::default().contacts(),
+    };
+    let text = render(reply, &m.author, &fill, &BTreeMap::new()).unwrap();
+    s.mode = Mode::Preview {
+        preview: Box::new(PreviewView {
+            mention: m.id,
+            template: reply.id.clone(),
+            version: reply.version,
+            approval: reply.approval.clone(),
+            channel: "private".into(),
+            platform: m.platform.as_str().into(),
+            length: measure(m.platform, &text),
+            limit: m.platform.limit(),
+            text: Some(text),
+            refusal: None,
+        }),
+        sending: false,
+    };
+    insta::assert_snapshot!("preview", screen(&s, 80, 24));
+}
+
+#[test]
+fn hostile_text_is_drawn_inert() {
+    let mut store = demo_store();
+    let classifier = Classifier::new(Config::default().tone_config());
+    let mut m = demo_mentions().unwrap()[0].to_incoming("demo-x", NOW);
+    m.remote_id = "hostile".into();
+    m.text =
+        "\u{1b}]0;pwned\u{7}title \u{1b}[31mred\u{1b}[0m \u{202e}txt.exe\r\nnext 日本語 👨‍👩‍👧".into();
+    let tags = classifier.classify(&m.text, &m.author);
+    store
+        .ingest(&[(m, tags)], &Targets::default(), None, NOW)
+        .unwrap();
+    let s = state_for(&store, View::Queue);
+    let mut found = false;
+    for (i, row) in s.rows.iter().enumerate() {
+        if row.remote_id == "hostile" {
+            let mut s2 = state_for(&store, View::Queue);
+            for _ in 0..i {
+                s2.update(Action::Down);
+            }
+            let out = screen(&s2, 100, 30);
+            assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\u{7}'));
+            assert!(out.contains("日本語"), "{out}");
+            found = true;
+        }
+    }
+    assert!(found);
+}

@@ -1,0 +1,193 @@
+//! The console driven through tmux as a person would: open the demo, reply to the first mention
+//! with `r`, `Enter`, `y`, quit with `q`, then check the audit trail.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{home, ok};
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn start(home: &Path, width: u16, height: u16) -> Tmux {
+        let t = Tmux {
+            socket: format!(
+                "tonedesk-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            session: "desk".into(),
+        };
+        let program = format!(
+            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {}",
+            home.display(),
+            env!("CARGO_BIN_EXE_tonedesk")
+        );
+        let status = t
+            .cmd()
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", &t.session])
+            .args([
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                &program,
+            ])
+            .status()
+            .expect("start tmux");
+        assert!(status.success());
+        t
+    }
+
+    fn keys(&self, keys: &str) {
+        let ok = self
+            .cmd()
+            .args(["send-keys", "-t", &self.session, keys])
+            .status()
+            .expect("send-keys")
+            .success();
+        assert!(ok);
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn alive(&self) -> bool {
+        self.cmd()
+            .args(["has-session", "-t", &self.session])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// Waits until the screen shows every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if needles.iter().all(|n| s.contains(n)) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {needles:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn reply_to_the_first_mention_in_the_console() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tmux (.ci/run does)"
+        );
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let (_d, h) = home();
+    let t = Tmux::start(&h, 100, 30);
+    let first = t.wait_for(&["DEMO", "Queue — ", "polled", "Mention "]);
+    // The detail pane names the selected (first) mention.
+    let id: i64 = first
+        .split("Mention ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no detail pane:\n{first}"));
+
+    t.keys("r");
+    t.wait_for(&["Approved replies"]);
+    t.keys("Enter");
+    let preview = t.wait_for(&["Preview", "y send"]);
+    assert!(preview.contains("length "), "{preview}");
+    t.keys("y");
+    t.wait_for(&["reply sent to mention"]);
+    t.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.alive() {
+        assert!(Instant::now() < deadline, "q did not quit:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let audit: Vec<serde_json::Value> = ok(&h, &["audit", "export", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["action"], "send_intent");
+    assert_eq!(audit[1]["action"], "send_result");
+    assert_eq!(audit[1]["outcome"], "sent");
+    for e in &audit {
+        assert_eq!(e["mention"], id);
+        assert!(e["template"].is_string() && e["approval"].is_string() && e["text"].is_string());
+        assert!(e["template_version"].is_number());
+    }
+    assert!(ok(&h, &["audit", "verify"]).contains("intact: 2 entries"));
+}
+
+#[test]
+fn the_console_follows_a_resize_and_moves_with_keys() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tmux (.ci/run does)"
+        );
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let (_d, h) = home();
+    let t = Tmux::start(&h, 80, 24);
+    t.wait_for(&["DEMO", "Queue — "]);
+    t.keys("?");
+    t.wait_for(&["Keys — any key closes", "reply from the approved library"]);
+    t.keys("Escape");
+    t.keys("Tab");
+    t.wait_for(&["Moderation — "]);
+    let ok = t
+        .cmd()
+        .args(["resize-window", "-t", &t.session, "-x", "130", "-y", "30"])
+        .status()
+        .expect("resize")
+        .success();
+    assert!(ok);
+    let wide = t.wait_for(&["Moderation — "]);
+    assert!(
+        wide.lines().any(|l| l.chars().count() > 100),
+        "did not redraw wider:\n{wide}"
+    );
+    t.keys("q");
+}
