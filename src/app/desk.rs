@@ -618,3 +618,163 @@ fn idempotency_key(mention: MentionId, template: &str) -> String {
     let digest = hex::encode(h.finalize());
     format!("td-{mention}-{}", &digest[..16])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::library::STARTER;
+    use crate::domain::Flag;
+    use crate::platforms::demo::read_sink;
+    use crate::store::OutboxNew;
+
+    fn desk(dir: &std::path::Path) -> Desk {
+        let mut lib = Library::default();
+        let mut errors = Vec::new();
+        for (name, text) in STARTER {
+            lib.add_file(std::path::Path::new(name), text, &mut errors);
+        }
+        Desk::assemble(
+            Paths::under(dir),
+            Config::default(),
+            Store::open_in_memory().unwrap(),
+            lib,
+            errors,
+        )
+        .unwrap()
+    }
+
+    async fn open_ids(d: &Desk) -> Vec<Mention> {
+        d.store.call(|s| s.all_mentions()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_send_is_intent_network_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let polled = d.poll_once().await;
+        assert!(polled.iter().all(|r| r.error.is_none()), "{polled:?}");
+        assert!(polled.iter().map(|r| r.new).sum::<usize>() >= 60);
+        let m = open_ids(&d)
+            .await
+            .into_iter()
+            .find(|m| m.tags.flags.contains(Flag::Ae))
+            .unwrap();
+        let p = d
+            .preview(m.id, "ae-report-private", None, &BTreeMap::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            p.channel,
+            Channel::Private,
+            "AE mentions default to private"
+        );
+        assert!(p.verdict.is_ok(), "{:?}", p.verdict);
+        let r = d
+            .send(m.id, "ae-report-private", None, &BTreeMap::new())
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, "sent");
+        assert_eq!((r.intent_seq, r.result_seq), (1, 2));
+        let sink = read_sink(&d.paths.demo_sink);
+        assert_eq!(sink.len(), 1);
+        assert_eq!(sink[0].text, p.text);
+        let err = d
+            .send(m.id, "ae-report-private", None, &BTreeMap::new())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("rule 'answered'"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn reconcile_settles_a_crash_between_intent_and_result_without_resending() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        d.poll_once().await;
+        let ms = open_ids(&d).await;
+        let (made, lost) = (&ms[0], &ms[1]);
+        // One reply reached the platform before the crash, the other did not.
+        let connector = d.connector(&made.account).unwrap().clone();
+        connector
+            .send(&Outgoing {
+                idem_key: "key-made",
+                to: made,
+                channel: Channel::Public,
+                text: "approved text",
+            })
+            .await
+            .unwrap();
+        for (m, key) in [(made, "key-made"), (lost, "key-lost")] {
+            let new = OutboxNew {
+                idem_key: key.into(),
+                mention_id: m.id,
+                account: m.account.clone(),
+                platform: m.platform,
+                template: "thanks-short".into(),
+                version: 1,
+                channel: "public".into(),
+                text: "approved text".into(),
+            };
+            let rec = d.record("send_intent");
+            d.store
+                .call(move |s| s.begin_send(&new, rec, OffsetDateTime::now_utc()))
+                .await
+                .unwrap();
+        }
+        let reports = d.reconcile().await.unwrap();
+        let outcomes: Vec<(&str, MentionId)> = reports
+            .iter()
+            .map(|r| (r.outcome.as_str(), r.mention))
+            .collect();
+        assert_eq!(outcomes, vec![("sent", made.id), ("failed", lost.id)]);
+        assert_eq!(
+            read_sink(&d.paths.demo_sink).len(),
+            1,
+            "nothing was sent again"
+        );
+        assert!(d.reconcile().await.unwrap().is_empty());
+        let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
+        assert_eq!(crate::domain::audit::verify_chain(&entries), Ok(4));
+    }
+
+    #[tokio::test]
+    async fn actions_retags_and_crisis_are_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        d.poll_once().await;
+        let m = open_ids(&d).await.remove(0);
+        let e = d.act(m.id, ModAction::Like).await.unwrap();
+        assert_eq!(
+            (e.record.action.as_str(), e.record.outcome.as_deref()),
+            ("like", Some("ok"))
+        );
+        let mut tags = m.tags.clone();
+        tags.flags.insert(Flag::Ae);
+        tags.flags.remove(Flag::Hcp);
+        let e = d.retag(m.id, tags).await.unwrap();
+        let expected = if m.tags.flags.contains(Flag::Ae) {
+            "retag"
+        } else {
+            "ae_flag"
+        };
+        assert_eq!(e.record.action, expected);
+        let e = d.set_crisis(Some("recall rumour".into())).await.unwrap();
+        assert_eq!(e.record.action, "crisis_on");
+        let p = d
+            .preview(
+                m.id,
+                "thanks-short",
+                Some(Channel::Private),
+                &BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            p.verdict
+                .unwrap_err()
+                .to_string()
+                .starts_with("rule 'crisis'")
+        );
+        let e = d.set_state(m.id, MentionState::Done).await.unwrap();
+        assert_eq!(e.record.action, "done");
+    }
+}

@@ -120,6 +120,17 @@ fn age(m: &Mention, now: OffsetDateTime) -> String {
     short_duration(now - m.created_at)
 }
 
+/// Age in its largest unit only, for the narrow list column: `45s`, `12m`, `5h`, `3d`.
+fn compact_age(m: &Mention, now: OffsetDateTime) -> String {
+    let secs = (now - m.created_at).whole_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 pub fn draw(f: &mut Frame<'_>, s: &AppState, keys: &KeyMap, theme: Theme, vs: &mut ViewState) {
     let area = f.area();
     let [title, body, status] = Layout::vertical([
@@ -231,13 +242,17 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
         return;
     }
     let c = &s.counts;
-    let mut spans = vec![Span::styled(
+    let mut spans = Vec::new();
+    if s.demo {
+        spans.push(Span::styled(" DEMO ", theme.alert()));
+    }
+    spans.push(Span::styled(
         format!(
             " open {} AE {} late {} mod {} done {} ",
             c.open, c.ae_open, c.overdue, c.moderation, c.done
         ),
         theme.bar(),
-    )];
+    ));
     if c.crisis_open > 0 {
         spans.push(Span::styled(
             format!(" crisis {} ", c.crisis_open),
@@ -301,7 +316,7 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
             Style::new()
         };
         let left_text = if s.query.view == View::Done {
-            age(m, s.now)
+            String::new()
         } else {
             short_duration(left)
         };
@@ -320,6 +335,7 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
             )),
             Cell::from(m.platform.short()),
             Cell::from(one_line(&m.author.at_handle())),
+            Cell::from(compact_age(m, s.now)),
             Cell::from(Span::styled(left_text, left_style)),
             Cell::from(one_line(&m.text)),
         ])
@@ -328,7 +344,8 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
         Constraint::Length(3),
         Constraint::Length(6),
         Constraint::Length(2),
-        Constraint::Length(16),
+        Constraint::Length(14),
+        Constraint::Length(3),
         Constraint::Length(7),
         Constraint::Fill(1),
     ];
@@ -337,8 +354,9 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
         "FLAGS",
         "PL",
         "AUTHOR",
+        "AGE",
         if s.query.view == View::Done {
-            "AGE"
+            ""
         } else {
             "LEFT"
         },
