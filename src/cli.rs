@@ -250,7 +250,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
     match cli.command {
         None => {
-            rt.block_on(settle(&desk))?;
+            // The console settles unfinished sends in the background, after its first frame.
             crate::tui::run(desk, &rt)?;
             Ok(ExitCode::SUCCESS)
         }

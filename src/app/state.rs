@@ -95,6 +95,8 @@ pub enum Effect {
         mention: MentionId,
     },
     Poll,
+    /// Settle sends a crash left between intent and result.
+    Reconcile,
 }
 
 /// The overlay in front of the queue, if any.
@@ -227,7 +229,7 @@ impl AppState {
     /// The effects to run at start: first page and first poll.
     pub fn start(&mut self) -> Vec<Effect> {
         self.loading = true;
-        vec![self.load(0), Effect::Poll]
+        vec![self.load(0), Effect::Reconcile, Effect::Poll]
     }
 
     pub fn selected_mention(&self) -> Option<&Mention> {

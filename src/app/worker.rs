@@ -107,5 +107,24 @@ async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
                 .map_err(|e| e.to_string()),
         }),
         Effect::Poll => Some(Action::Polled(desk.poll_once().await)),
+        Effect::Reconcile => match desk.reconcile().await {
+            Ok(settled) if settled.is_empty() => None,
+            Ok(settled) => Some(Action::Acted {
+                what: format!(
+                    "{} unfinished send(s) from the last run settled: {}",
+                    settled.len(),
+                    settled
+                        .iter()
+                        .map(|r| format!("mention {} {}", r.mention, r.outcome))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                result: Ok(()),
+            }),
+            Err(e) => Some(Action::Acted {
+                what: "settling unfinished sends".into(),
+                result: Err(e.to_string()),
+            }),
+        },
     }
 }

@@ -111,16 +111,22 @@ fn event_loop(
 
     let tick = Duration::from_secs(5);
     let mut next_poll = Instant::now() + poll_every;
+    let mut last_tick = Instant::now();
     while !state.quit {
         let action = match rx.recv_timeout(tick) {
             Ok(Msg::Input(Event::Key(k))) => keys.action(&k, &state.mode),
             Ok(Msg::Input(Event::Resize(_, _))) => Some(Action::Resize),
             Ok(Msg::Input(_)) => None,
             Ok(Msg::Action(a)) => Some(a),
-            Err(RecvTimeoutError::Timeout) => Some(Action::Tick(OffsetDateTime::now_utc())),
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut actions: Vec<Action> = action.into_iter().collect();
+        // The clock advances even while keys keep arriving.
+        if last_tick.elapsed() >= tick {
+            last_tick = Instant::now();
+            actions.push(Action::Tick(OffsetDateTime::now_utc()));
+        }
         if Instant::now() >= next_poll {
             next_poll = Instant::now() + poll_every;
             actions.push(Action::PollDue);
