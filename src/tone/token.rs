@@ -60,7 +60,6 @@ pub(crate) struct Token {
     pub caps: bool,
     /// Had a run of three or more equal letters ("sooo").
     pub elongated: bool,
-    pub hashtag: bool,
     /// A clause break (`, ; : . ! ?`, a line break) comes right before this token.
     pub clause_start: bool,
     /// Index of the sentence (split at `. ! ?` and line breaks).
@@ -84,10 +83,11 @@ pub(crate) struct Doc<'t> {
     pub tokens: Vec<Token>,
     /// Number of '!' in the text.
     pub exclamations: u32,
-    /// Longest run of the same punctuation or symbol ("!!!!!!", "$$$$").
+    /// Longest run of the same symbol ("$$$$$$", "++++++"; not "!!!" or "...").
     pub longest_symbol_run: u32,
-    pub dollar_signs: u32,
     pub has_question_mark: bool,
+    /// Longest run of '?' ("??").
+    pub longest_question_run: u32,
     /// Sentences (by index, up to 64) that end with '?'.
     question_sentences: u64,
     /// The text has letters and none of them is lowercase.
@@ -136,7 +136,10 @@ fn is_emoji(c: char) -> bool {
 
 /// Joiners and modifiers that belong to the emoji before them.
 fn is_emoji_modifier(c: char) -> bool {
-    matches!(c as u32, 0xFE0E | 0xFE0F | 0x200D | 0x20E3 | 0x1F3FB..=0x1F3FF)
+    matches!(
+        c as u32,
+        0xFE0E | 0xFE0F | 0x200D | 0x20E3 | 0x1F3FB..=0x1F3FF
+    )
 }
 
 fn is_word_char(c: char) -> bool {
@@ -158,7 +161,7 @@ struct Builder<'t, 'x> {
 }
 
 impl<'t> Builder<'t, '_> {
-    fn push(&mut self, kind: Kind, norm: &str, span: Span, caps: bool, elongated: bool, hashtag: bool) {
+    fn push(&mut self, kind: Kind, norm: &str, span: Span, caps: bool, elongated: bool) {
         let a = self.doc.buf.len() as u32;
         self.doc.buf.push_str(norm);
         let b = self.doc.buf.len() as u32;
@@ -189,7 +192,6 @@ impl<'t> Builder<'t, '_> {
             span,
             caps,
             elongated,
-            hashtag,
             clause_start: std::mem::take(&mut self.clause_start),
             sentence: self.sentence,
         });
@@ -220,19 +222,21 @@ impl<'t> Builder<'t, '_> {
         let split_camel = hashtag && raw.chars().any(char::is_lowercase);
         for (i, c) in raw.char_indices() {
             if let Some(p) = prev {
-                let digit_change = p.is_ascii_digit() != c.is_ascii_digit() && !is_apostrophe(c) && !is_apostrophe(p);
+                let digit_change = p.is_ascii_digit() != c.is_ascii_digit()
+                    && !is_apostrophe(c)
+                    && !is_apostrophe(p);
                 let camel = split_camel && p.is_lowercase() && c.is_uppercase();
                 if digit_change || camel {
-                    self.push_piece(&raw[piece_start..i], start + piece_start, hashtag);
+                    self.push_piece(&raw[piece_start..i], start + piece_start);
                     piece_start = i;
                 }
             }
             prev = Some(c);
         }
-        self.push_piece(&raw[piece_start..], start + piece_start, hashtag);
+        self.push_piece(&raw[piece_start..], start + piece_start);
     }
 
-    fn push_piece(&mut self, raw: &str, start: usize, hashtag: bool) {
+    fn push_piece(&mut self, raw: &str, start: usize) {
         let raw_trimmed = raw.trim_matches(is_apostrophe);
         if raw_trimmed.is_empty() {
             return;
@@ -242,7 +246,7 @@ impl<'t> Builder<'t, '_> {
         let span = Span::new(start, start + raw_trimmed.len());
         let raw = raw_trimmed;
         if raw.chars().all(|c| c.is_ascii_digit()) {
-            self.push(Kind::Number, raw, span, false, false, hashtag);
+            self.push(Kind::Number, raw, span, false, false);
             return;
         }
         let mut word = std::mem::take(&mut self.word);
@@ -279,9 +283,13 @@ impl<'t> Builder<'t, '_> {
         }
         let caps = letters >= 2 && uppers == letters;
         // Possessive "'s" is dropped ("zyntriva's" → "zyntriva").
+        let mut span = span;
         if let Some(stem) = word.strip_suffix("'s") {
             let n = stem.len();
             word.truncate(n);
+            if let Some(apostrophe) = raw.rfind(is_apostrophe) {
+                span.end = span.start + apostrophe as u32;
+            }
         }
         if let Some(stem) = word.strip_suffix("n't") {
             let base = match stem {
@@ -292,22 +300,21 @@ impl<'t> Builder<'t, '_> {
                 other => other,
             };
             let base = base.to_owned();
-            self.push(Kind::Word, &base, span, caps, elongated, hashtag);
-            self.push(Kind::Word, "not", span, caps, false, hashtag);
+            self.push(Kind::Word, &base, span, caps, elongated);
+            self.push(Kind::Word, "not", span, caps, false);
         } else if let Some(parts) = self.tables.expansions.get(word.as_str()) {
             for p in parts {
-                self.push(Kind::Word, p, span, caps, elongated, hashtag);
+                self.push(Kind::Word, p, span, caps, elongated);
             }
         } else if !word.is_empty() {
-            self.push(Kind::Word, &word, span, caps, elongated, hashtag);
+            self.push(Kind::Word, &word, span, caps, elongated);
         }
         self.word = word;
     }
 }
 
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len()
-        && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// Does a whitespace-delimited chunk look like a bare link ("bit.ly/x", "example.com/path")?
@@ -323,7 +330,9 @@ fn looks_like_bare_url(chunk: &str) -> bool {
     dot > 0
         && tld.len() >= 2
         && tld.chars().all(|c| c.is_ascii_alphabetic())
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 /// Tokenise `text`.
@@ -356,7 +365,15 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             } else {
                 symbol_run = (Some(c), 1);
             }
-            b.doc.longest_symbol_run = b.doc.longest_symbol_run.max(symbol_run.1);
+            // Only symbols that spam repeats count ("$$$$", "+++"), not "!!!" or "...".
+            if c.is_ascii_punctuation()
+                && !matches!(
+                    c,
+                    '!' | '?' | '.' | '-' | '_' | '*' | '\'' | '"' | '(' | ')'
+                )
+            {
+                b.doc.longest_symbol_run = b.doc.longest_symbol_run.max(symbol_run.1);
+            }
         } else {
             symbol_run = (None, 0);
         }
@@ -378,18 +395,18 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let span = Span::new(i, i + len);
             b.doc.urls.push(span);
-            b.push(Kind::Url, "<url>", span, false, false, false);
+            b.push(Kind::Url, "<url>", span, false, false);
             i += len;
             prev_char = Some(' ');
             continue;
         }
         if at_boundary && c.is_ascii_alphanumeric() {
             let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            let chunk = rest[..len].trim_end_matches(|ch: char| matches!(ch, '.' | ',' | ')' | '!' | '?'));
+            let chunk = rest[..len].trim_end_matches(['.', ',', ')', '!', '?']);
             if looks_like_bare_url(chunk) {
                 let span = Span::new(i, i + chunk.len());
                 b.doc.urls.push(span);
-                b.push(Kind::Url, "<url>", span, false, false, false);
+                b.push(Kind::Url, "<url>", span, false, false);
                 i += chunk.len();
                 prev_char = Some(' ');
                 continue;
@@ -404,7 +421,13 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             let handle = after[..len].trim_end_matches(['.', '-']);
             if !handle.is_empty() {
                 b.doc.handles += 1;
-                b.push(Kind::Handle, "<user>", Span::new(i, i + 1 + handle.len()), false, false, false);
+                b.push(
+                    Kind::Handle,
+                    "<user>",
+                    Span::new(i, i + 1 + handle.len()),
+                    false,
+                    false,
+                );
                 i += 1 + handle.len();
                 prev_char = Some('_');
                 continue;
@@ -427,17 +450,22 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             }
         }
         // The "/s" sarcasm marker.
-        if c == '/' && at_boundary && rest.len() >= 2 && rest.as_bytes()[1].eq_ignore_ascii_case(&b's') {
+        if c == '/'
+            && at_boundary
+            && rest.len() >= 2
+            && rest.as_bytes()[1].eq_ignore_ascii_case(&b's')
+        {
             let after = rest[2..].chars().next();
             if after.is_none_or(|a| !is_word_char(a)) {
-                b.push(Kind::Emoticon, "/s", Span::new(i, i + 2), false, false, false);
+                b.push(Kind::Emoticon, "/s", Span::new(i, i + 2), false, false);
                 i += 2;
                 prev_char = Some('s');
                 continue;
             }
         }
         // Emoticons starting with punctuation.
-        if !c.is_alphanumeric() && (prev_char.is_none_or(|p| p.is_whitespace() || !is_word_char(p))) {
+        if !c.is_alphanumeric() && (prev_char.is_none_or(|p| p.is_whitespace() || !is_word_char(p)))
+        {
             let mut matched = None;
             for e in &b.tables.emoticons {
                 if rest.starts_with(e.as_str()) {
@@ -450,7 +478,7 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             }
             if let Some(len) = matched {
                 let norm = &rest[..len];
-                b.push(Kind::Emoticon, norm, Span::new(i, i + len), false, false, false);
+                b.push(Kind::Emoticon, norm, Span::new(i, i + len), false, false);
                 i += len;
                 prev_char = Some(' ');
                 continue;
@@ -489,7 +517,7 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
                 norm_end = len;
             }
             let norm = &rest[..norm_end];
-            b.push(Kind::Emoji, norm, Span::new(i, i + len), false, false, false);
+            b.push(Kind::Emoji, norm, Span::new(i, i + len), false, false);
             i += len;
             prev_char = Some(' ');
             continue;
@@ -502,17 +530,18 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             }
             '?' => {
                 b.doc.has_question_mark = true;
+                if symbol_run.0 == Some('?') {
+                    b.doc.longest_question_run = b.doc.longest_question_run.max(symbol_run.1);
+                }
                 if b.sentence < 64 {
                     b.doc.question_sentences |= 1u64 << b.sentence;
                 }
                 b.sentence_break();
             }
             '.' | '\u{2026}' => b.sentence_break(),
-            ',' | ';' | ':' | '(' | ')' | '"' | '\u{201C}' | '\u{201D}' | '\u{2014}' | '\u{2013}' => {
-                b.clause_break()
-            }
+            ',' | ';' | ':' | '(' | ')' | '"' | '\u{201C}' | '\u{201D}' | '\u{2014}'
+            | '\u{2013}' => b.clause_break(),
             '-' if prev_char.is_some_and(char::is_whitespace) => b.clause_break(),
-            '$' => b.doc.dollar_signs += 1,
             _ => {}
         }
         prev_char = Some(c);
@@ -525,12 +554,13 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
 /// Split `s` at `sep`, keeping each part's byte offset.
 fn split_keep_offsets(s: &str, sep: char) -> impl Iterator<Item = (usize, &str)> {
     let mut offset = 0;
-    s.split(sep).map(move |part| {
-        let o = offset;
-        offset += part.len() + sep.len_utf8();
-        (o, part)
-    })
-    .filter(|(_, p)| !p.is_empty())
+    s.split(sep)
+        .map(move |part| {
+            let o = offset;
+            offset += part.len() + sep.len_utf8();
+            (o, part)
+        })
+        .filter(|(_, p)| !p.is_empty())
 }
 
 #[cfg(test)]
@@ -540,9 +570,12 @@ mod tests {
     fn tables() -> TokenTables {
         TokenTables {
             emoticons: vec![":-)".into(), ":)".into(), ":(".into(), "<3".into()],
-            expansions: [("dont".to_string(), vec!["do".to_string(), "not".to_string()])]
-                .into_iter()
-                .collect(),
+            expansions: [(
+                "dont".to_string(),
+                vec!["do".to_string(), "not".to_string()],
+            )]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -556,7 +589,9 @@ mod tests {
     fn markers_hashtags_and_contractions() {
         assert_eq!(
             norms("@acme_care Didn't help!! see https://x.co/abc #NeverAgain :) dont"),
-            vec!["<user>", "did", "not", "help", "see", "<url>", "never", "again", ":)", "do", "not"]
+            vec![
+                "<user>", "did", "not", "help", "see", "<url>", "never", "again", ":)", "do", "not"
+            ]
         );
     }
 

@@ -1,0 +1,568 @@
+//! The classifier's data: lexicons and rules under `assets/tone/`, embedded at build time and parsed
+//! once. A file that does not parse is reported and replaced by an empty (or default) part, so the
+//! classifier still runs on the rest.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+
+use super::pattern::PhraseSet;
+use super::token::{TokenTables, tokenize};
+
+/// The embedded data files, by name.
+pub(crate) const EMBEDDED: Sources = Sources {
+    valence: include_str!("../../assets/tone/valence.txt"),
+    modifiers: include_str!("../../assets/tone/modifiers.toml"),
+    rules: include_str!("../../assets/tone/rules.toml"),
+    cues: include_str!("../../assets/tone/cues.toml"),
+    ae: include_str!("../../assets/tone/ae.toml"),
+    medical: include_str!("../../assets/tone/medical.toml"),
+    hcp: include_str!("../../assets/tone/hcp.toml"),
+};
+
+/// The text of every data file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sources {
+    pub valence: &'static str,
+    pub modifiers: &'static str,
+    pub rules: &'static str,
+    pub cues: &'static str,
+    pub ae: &'static str,
+    pub medical: &'static str,
+    pub hcp: &'static str,
+}
+
+/// A problem in one of the data files.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("assets/tone/{file}: {message}")]
+pub struct LexiconError {
+    pub file: &'static str,
+    pub message: String,
+}
+
+impl LexiconError {
+    fn new(file: &'static str, message: impl Into<String>) -> Self {
+        LexiconError {
+            file,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a tone cue adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Effect {
+    Complaint,
+    Positive,
+    Troll,
+    Spam,
+    Sarcasm,
+    /// Consumes its words without adding to any tone ("thanks in advance").
+    Neutral,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ToneGroup {
+    pub effect: Effect,
+    /// How the cue is named in the reasons ("negative cue").
+    pub reason: String,
+    pub weight: f32,
+    /// Troll: only when not self-directed.
+    pub aimed: bool,
+    /// Sarcasm: only when the post also has negative evidence.
+    pub conditional: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AeGroup {
+    pub kind: String,
+    pub negatable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MedRole {
+    Question,
+    Topic,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MedGroup {
+    pub role: MedRole,
+    pub kind: String,
+    pub medical: bool,
+}
+
+/// Negation, contrast, intensifiers and the people words.
+#[derive(Debug, Clone)]
+pub(crate) struct Modifiers {
+    pub negators: HashSet<String>,
+    /// Words after which a negation is a hedge ("not sure").
+    pub hedges: HashSet<String>,
+    pub negation_window: usize,
+    pub negation_factor: f32,
+    /// For a negated negative word.
+    pub negation_factor_negative: f32,
+    pub contrast: HashSet<String>,
+    pub contrast_before: f32,
+    pub contrast_after: f32,
+    pub intensifiers: HashMap<String, f32>,
+    pub first_person: HashSet<String>,
+    pub second_person: HashSet<String>,
+    pub personal: HashSet<String>,
+}
+
+impl Default for Modifiers {
+    fn default() -> Self {
+        Modifiers {
+            negators: ["not", "no", "never"].map(String::from).into(),
+            hedges: HashSet::new(),
+            negation_window: 3,
+            negation_factor: -0.74,
+            negation_factor_negative: -0.4,
+            contrast: ["but"].map(String::from).into(),
+            contrast_before: 0.5,
+            contrast_after: 1.5,
+            intensifiers: HashMap::new(),
+            first_person: ["i", "me", "my"].map(String::from).into(),
+            second_person: ["you", "your"].map(String::from).into(),
+            personal: ["i", "me", "my"].map(String::from).into(),
+        }
+    }
+}
+
+/// How evidence becomes a tone (rules.toml `[scoring]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Scoring {
+    pub neutral: f32,
+    pub caps: f32,
+    pub elongation: f32,
+    pub exclamation: f32,
+    pub exclamation_max: u32,
+    pub question_positive: f32,
+    /// Negative words in a question count this much ("is my flight delayed?").
+    pub question_negative: f32,
+    /// A negation that negates no sentiment word ("they never called") adds this to the complaint
+    /// score (at most twice).
+    pub bare_negation: f32,
+    /// "??" or more adds this to the complaint score.
+    pub repeated_question_marks: f32,
+    pub sarcasm_transfer: f32,
+    /// A praise word in scare quotes ('great' service) counts as sarcasm this much.
+    pub scare_quotes: f32,
+    pub troll_min: f32,
+    pub spam_min: f32,
+    pub confidence_slope: f32,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring {
+            neutral: 1.0,
+            caps: 0.7,
+            elongation: 0.3,
+            exclamation: 0.25,
+            exclamation_max: 4,
+            question_positive: 0.5,
+            question_negative: 1.0,
+            bare_negation: 0.0,
+            repeated_question_marks: 0.0,
+            sarcasm_transfer: 0.9,
+            scare_quotes: 1.5,
+            troll_min: 2.0,
+            spam_min: 3.0,
+            confidence_slope: 0.9,
+        }
+    }
+}
+
+/// Shapes of spam (rules.toml `[spam]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SpamRules {
+    pub shorteners: Vec<String>,
+    pub shortener: f32,
+    pub link_with_cue: f32,
+    pub repeated_words: f32,
+    pub symbol_run: u32,
+    pub symbol_run_weight: f32,
+    pub hashtags: u32,
+    pub hashtags_weight: f32,
+}
+
+impl Default for SpamRules {
+    fn default() -> Self {
+        SpamRules {
+            shorteners: vec!["bit.ly".into(), "tinyurl.com".into()],
+            shortener: 1.5,
+            link_with_cue: 1.0,
+            repeated_words: 1.5,
+            symbol_run: 6,
+            symbol_run_weight: 1.0,
+            hashtags: 5,
+            hashtags_weight: 1.0,
+        }
+    }
+}
+
+/// Healthcare-professional signals (hcp.toml).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HcpLexicon {
+    /// Case-sensitive credentials ("MD", "PharmD").
+    pub credentials: Vec<String>,
+    /// Case-insensitive titles ("physician", "Dr.").
+    pub titles: Vec<String>,
+    /// Phrases in the post text ("as a nurse").
+    pub text_cues: PhraseSet<()>,
+}
+
+/// Everything the classifier knows, parsed from the data files.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lexicon {
+    pub tables: TokenTables,
+    pub valence: HashMap<String, f32>,
+    pub modifiers: Modifiers,
+    pub scoring: Scoring,
+    pub spam: SpamRules,
+    pub cues: PhraseSet<ToneGroup>,
+    pub ae: PhraseSet<AeGroup>,
+    pub medical: PhraseSet<MedGroup>,
+    pub medical_context: HashSet<String>,
+    pub hcp: HcpLexicon,
+}
+
+// ---- file formats ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModifiersFile {
+    negation: NegationSpec,
+    contrast: ContrastSpec,
+    #[serde(default)]
+    intensifiers: HashMap<String, f32>,
+    #[serde(default)]
+    expansions: HashMap<String, String>,
+    tokens: TokensSpec,
+    people: PeopleSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NegationSpec {
+    window: usize,
+    factor: f32,
+    factor_negative: f32,
+    words: Vec<String>,
+    #[serde(default)]
+    hedges: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContrastSpec {
+    words: Vec<String>,
+    before: f32,
+    after: f32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensSpec {
+    emoticons: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeopleSpec {
+    first_person: Vec<String>,
+    second_person: Vec<String>,
+    personal: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    scoring: Scoring,
+    #[serde(default)]
+    spam: SpamRules,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CueGroupSpec {
+    effect: Effect,
+    reason: String,
+    weight: f32,
+    #[serde(default)]
+    aimed: bool,
+    #[serde(default)]
+    conditional: bool,
+    phrases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CuesFile {
+    group: Vec<CueGroupSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AeGroupSpec {
+    kind: String,
+    #[serde(default)]
+    negatable: bool,
+    phrases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AeFile {
+    group: Vec<AeGroupSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MedGroupSpec {
+    role: MedRole,
+    kind: String,
+    #[serde(default)]
+    medical: bool,
+    phrases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MedicalFile {
+    context: Vec<String>,
+    group: Vec<MedGroupSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HcpFile {
+    credentials: Vec<String>,
+    titles: Vec<String>,
+    #[serde(default)]
+    text_cues: Vec<String>,
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &'static str,
+    text: &str,
+    errors: &mut Vec<LexiconError>,
+) -> Option<T> {
+    match toml::from_str::<T>(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(LexiconError::new(file, e.to_string().trim_end().to_owned()));
+            None
+        }
+    }
+}
+
+/// The normal form of a single lexicon word, as the tokeniser would produce it.
+fn normalise_word(word: &str, tables: &TokenTables) -> Option<String> {
+    let doc = tokenize(word, tables);
+    (doc.len() == 1).then(|| doc.norm(0).to_owned())
+}
+
+fn word_set(
+    file: &'static str,
+    words: &[String],
+    tables: &TokenTables,
+    errors: &mut Vec<LexiconError>,
+) -> HashSet<String> {
+    let mut set = HashSet::with_capacity(words.len());
+    for w in words {
+        match normalise_word(w, tables) {
+            Some(n) => {
+                set.insert(n);
+            }
+            None => errors.push(LexiconError::new(
+                file,
+                format!("'{w}' is not a single word"),
+            )),
+        }
+    }
+    set
+}
+
+fn report_patterns(
+    file: &'static str,
+    bad: Vec<(String, super::pattern::PatternError)>,
+    errors: &mut Vec<LexiconError>,
+) {
+    for (phrase, e) in bad {
+        errors.push(LexiconError::new(
+            file,
+            format!("phrase '{phrase}': {}", e.0),
+        ));
+    }
+}
+
+/// Parse the valence list: `token weight` a line, `#` comments.
+fn parse_valence(
+    text: &str,
+    tables: &TokenTables,
+    errors: &mut Vec<LexiconError>,
+) -> HashMap<String, f32> {
+    const FILE: &str = "valence.txt";
+    let mut map = HashMap::with_capacity(600);
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(word), Some(weight), None) = (fields.next(), fields.next(), fields.next()) else {
+            errors.push(LexiconError::new(
+                FILE,
+                format!("line {}: expected 'token weight', got '{line}'", n + 1),
+            ));
+            continue;
+        };
+        let Ok(weight) = weight.parse::<f32>() else {
+            errors.push(LexiconError::new(
+                FILE,
+                format!("line {}: weight '{weight}' is not a number", n + 1),
+            ));
+            continue;
+        };
+        if !(-4.0..=4.0).contains(&weight) {
+            errors.push(LexiconError::new(
+                FILE,
+                format!("line {}: weight {weight} is outside -4..4", n + 1),
+            ));
+            continue;
+        }
+        let Some(norm) = normalise_word(word, tables) else {
+            errors.push(LexiconError::new(
+                FILE,
+                format!("line {}: '{word}' is not a single token", n + 1),
+            ));
+            continue;
+        };
+        if map.insert(norm, weight).is_some() {
+            errors.push(LexiconError::new(
+                FILE,
+                format!("line {}: '{word}' is listed twice", n + 1),
+            ));
+        }
+    }
+    map
+}
+
+impl Lexicon {
+    /// The lexicon built from the embedded files, and any problems found in them.
+    pub fn embedded() -> (Lexicon, Vec<LexiconError>) {
+        Lexicon::from_sources(&EMBEDDED)
+    }
+
+    pub fn from_sources(src: &Sources) -> (Lexicon, Vec<LexiconError>) {
+        let mut errors = Vec::new();
+        let mut lex = Lexicon::default();
+
+        // Tokeniser tables and modifiers come first: every other list is normalised with them.
+        if let Some(m) = parse_toml::<ModifiersFile>("modifiers.toml", src.modifiers, &mut errors) {
+            let mut emoticons = m.tokens.emoticons;
+            emoticons.sort_by_key(|e| std::cmp::Reverse(e.len()));
+            lex.tables.emoticons = emoticons;
+            lex.tables.expansions = m
+                .expansions
+                .into_iter()
+                .map(|(k, v)| (k, v.split_whitespace().map(String::from).collect()))
+                .collect();
+            let t = &lex.tables;
+            let file = "modifiers.toml";
+            lex.modifiers = Modifiers {
+                negators: word_set(file, &m.negation.words, t, &mut errors),
+                hedges: word_set(file, &m.negation.hedges, t, &mut errors),
+                negation_window: m.negation.window,
+                negation_factor: m.negation.factor,
+                negation_factor_negative: m.negation.factor_negative,
+                contrast: word_set(file, &m.contrast.words, t, &mut errors),
+                contrast_before: m.contrast.before,
+                contrast_after: m.contrast.after,
+                intensifiers: m
+                    .intensifiers
+                    .iter()
+                    .filter_map(|(k, v)| normalise_word(k, t).map(|n| (n, *v)))
+                    .collect(),
+                first_person: word_set(file, &m.people.first_person, t, &mut errors),
+                second_person: word_set(file, &m.people.second_person, t, &mut errors),
+                personal: word_set(file, &m.people.personal, t, &mut errors),
+            };
+        }
+        let tables = lex.tables.clone();
+
+        lex.valence = parse_valence(src.valence, &tables, &mut errors);
+
+        if let Some(r) = parse_toml::<RulesFile>("rules.toml", src.rules, &mut errors) {
+            lex.scoring = r.scoring;
+            lex.spam = r.spam;
+            for s in &mut lex.spam.shorteners {
+                s.make_ascii_lowercase();
+            }
+        }
+
+        if let Some(c) = parse_toml::<CuesFile>("cues.toml", src.cues, &mut errors) {
+            for g in c.group {
+                let group = ToneGroup {
+                    effect: g.effect,
+                    reason: g.reason,
+                    weight: g.weight,
+                    aimed: g.aimed,
+                    conditional: g.conditional,
+                };
+                let bad = lex
+                    .cues
+                    .add_group(group, g.phrases.iter().map(String::as_str), &tables);
+                report_patterns("cues.toml", bad, &mut errors);
+            }
+        }
+
+        if let Some(a) = parse_toml::<AeFile>("ae.toml", src.ae, &mut errors) {
+            for g in a.group {
+                let group = AeGroup {
+                    kind: g.kind,
+                    negatable: g.negatable,
+                };
+                let bad = lex
+                    .ae
+                    .add_group(group, g.phrases.iter().map(String::as_str), &tables);
+                report_patterns("ae.toml", bad, &mut errors);
+            }
+        }
+
+        if let Some(m) = parse_toml::<MedicalFile>("medical.toml", src.medical, &mut errors) {
+            lex.medical_context = word_set("medical.toml", &m.context, &tables, &mut errors);
+            for g in m.group {
+                let group = MedGroup {
+                    role: g.role,
+                    kind: g.kind,
+                    medical: g.medical,
+                };
+                let bad =
+                    lex.medical
+                        .add_group(group, g.phrases.iter().map(String::as_str), &tables);
+                report_patterns("medical.toml", bad, &mut errors);
+            }
+        }
+
+        if let Some(h) = parse_toml::<HcpFile>("hcp.toml", src.hcp, &mut errors) {
+            lex.hcp.credentials = h.credentials;
+            lex.hcp.titles = h.titles;
+            let bad =
+                lex.hcp
+                    .text_cues
+                    .add_group((), h.text_cues.iter().map(String::as_str), &tables);
+            report_patterns("hcp.toml", bad, &mut errors);
+        }
+
+        (lex, errors)
+    }
+}

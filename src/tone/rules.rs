@@ -1,0 +1,819 @@
+//! The rule pipeline. Each rule reads the tokenised post (and the author) and adds evidence; the
+//! evidence is weighed once at the end ([`Evidence::decide`]). A new rule is one more type that
+//! implements [`Rule`], added to [`Engine::rules`].
+
+use std::collections::HashSet;
+use std::fmt;
+
+use regex::Regex;
+
+use crate::domain::{Author, Flag};
+
+use super::ToneConfig;
+use super::evidence::{Evidence, Side, Why, text_of};
+use super::lexicon::{Effect, Lexicon, MedRole};
+use super::pattern::{Match, PhraseSet};
+use super::token::{Doc, Kind, Span, tokenize};
+
+/// A configured product name, normalised like post text.
+#[derive(Debug, Clone)]
+pub(crate) struct Product {
+    pub name: String,
+    tokens: Vec<String>,
+}
+
+/// A product found in a post.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProductHit {
+    pub product: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// What every rule may read about one post.
+pub(crate) struct Ctx<'a, 'd> {
+    pub doc: &'d Doc<'a>,
+    pub author: &'a Author,
+    pub lex: &'a Lexicon,
+    pub engine: &'a Engine,
+    /// Configured products named in the post.
+    pub products: Vec<ProductHit>,
+    /// The post speaks of the author or someone close ("I", "my son").
+    pub personal: bool,
+}
+
+impl Ctx<'_, '_> {
+    /// Is there a negator within the negation window before token `i`, in the same clause?
+    pub fn negated_before(&self, i: usize) -> Option<usize> {
+        let window = self.lex.modifiers.negation_window;
+        let doc = self.doc;
+        let mut j = i;
+        for _ in 0..window {
+            if j == 0 || doc.tokens[j].clause_start {
+                return None;
+            }
+            j -= 1;
+            if self.lex.modifiers.negators.contains(doc.norm(j)) {
+                return Some(j);
+            }
+        }
+        None
+    }
+
+    /// Is a first-person word within four tokens before token `i`, with no "you" in between
+    /// ("I felt like an idiot", but not "I think you are idiots")?
+    fn self_directed(&self, i: usize) -> bool {
+        let doc = self.doc;
+        let m = &self.lex.modifiers;
+        for j in (i.saturating_sub(4)..i).rev() {
+            if m.second_person.contains(doc.norm(j)) {
+                return false;
+            }
+            if m.first_person.contains(doc.norm(j)) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// One step of the pipeline.
+pub(crate) trait Rule: fmt::Debug + Send + Sync {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>);
+}
+
+/// The lexicon, the configuration compiled for matching, and the rules.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub lex: Lexicon,
+    pub products: Vec<Product>,
+    rules: Vec<Box<dyn Rule>>,
+}
+
+impl Engine {
+    pub fn new(lex: Lexicon, config: &ToneConfig) -> Engine {
+        let products = config
+            .products
+            .iter()
+            .filter_map(|name| {
+                let doc = tokenize(name, &lex.tables);
+                let tokens: Vec<String> = (0..doc.len()).map(|i| doc.norm(i).to_owned()).collect();
+                (!tokens.is_empty()).then(|| Product {
+                    name: name.trim().to_owned(),
+                    tokens,
+                })
+            })
+            .collect();
+        let rules: Vec<Box<dyn Rule>> = vec![
+            Box::new(ToneCues),
+            Box::new(Valence),
+            Box::new(SpamShape),
+            Box::new(AdverseEvent),
+            Box::new(Crisis::new(&config.crisis_keywords, &lex)),
+            Box::new(Hcp::new(&config.hcp_handles, &lex)),
+            Box::new(MedicalQuestion),
+        ];
+        Engine {
+            lex,
+            products,
+            rules,
+        }
+    }
+
+    pub fn run<'a>(&'a self, text: &'a str, author: &'a Author) -> crate::domain::Tags {
+        let doc = tokenize(text, &self.lex.tables);
+        let products = self.find_products(&doc);
+        let personal = (0..doc.len()).any(|i| self.lex.modifiers.personal.contains(doc.norm(i)));
+        let cx = Ctx {
+            doc: &doc,
+            author,
+            lex: &self.lex,
+            engine: self,
+            products,
+            personal,
+        };
+        let mut ev = Evidence::new(doc.len());
+        for rule in &self.rules {
+            rule.apply(&cx, &mut ev);
+        }
+        ev.decide(&doc, &self.lex.scoring)
+    }
+
+    fn find_products(&self, doc: &Doc<'_>) -> Vec<ProductHit> {
+        let mut hits = Vec::new();
+        if self.products.is_empty() {
+            return hits;
+        }
+        for i in 0..doc.len() {
+            if doc.tokens[i].kind != Kind::Word {
+                continue;
+            }
+            for (p, product) in self.products.iter().enumerate() {
+                let n = product.tokens.len();
+                if i + n <= doc.len()
+                    && product
+                        .tokens
+                        .iter()
+                        .enumerate()
+                        .all(|(k, want)| name_matches(want, doc.norm(i + k)))
+                {
+                    hits.push(ProductHit {
+                        product: p,
+                        start: i,
+                        end: i + n,
+                    });
+                    break;
+                }
+            }
+        }
+        hits
+    }
+}
+
+/// A product word matches exactly, or within one edit (insertion, deletion, substitution or swap of
+/// neighbours) when it has six letters or more.
+fn name_matches(want: &str, got: &str) -> bool {
+    if want == got {
+        return true;
+    }
+    let wl = want.chars().count();
+    if wl < 6 {
+        return false;
+    }
+    let gl = got.chars().count();
+    wl.abs_diff(gl) <= 1 && within_one_edit(want, got)
+}
+
+/// Optimal-string-alignment distance ≤ 1, without allocating for ASCII words.
+fn within_one_edit(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if !a.is_ascii() || !b.is_ascii() {
+        let a: Vec<char> = String::from_utf8_lossy(a).chars().collect();
+        let b: Vec<char> = String::from_utf8_lossy(b).chars().collect();
+        return one_edit(&a, &b);
+    }
+    one_edit(a, b)
+}
+
+fn one_edit<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    match (a.len(), b.len()) {
+        (0, 0) | (1, 0) | (0, 1) => true,
+        (la, lb) if la == lb => {
+            // Substitution, or a swap of two neighbours.
+            a[1..] == b[1..] || (la >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..])
+        }
+        (la, lb) if la == lb + 1 => a[1..] == *b,
+        (la, lb) if la + 1 == lb => *a == b[1..],
+        _ => false,
+    }
+}
+
+// ---- tone ------------------------------------------------------------------------------------
+
+/// Phrases from cues.toml: care failures, sarcasm, praise, insults, spam.
+#[derive(Debug)]
+struct ToneCues;
+
+impl Rule for ToneCues {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        let doc = cx.doc;
+        let mut found: Vec<Match> = Vec::new();
+        cx.lex.cues.find_all(doc, &mut found);
+        for m in found {
+            let g = &cx.lex.cues.groups[m.group as usize];
+            let text = text_of(doc, m.span(doc));
+            let symbol = m.end - m.start == 1
+                && matches!(doc.tokens[m.start].kind, Kind::Emoji | Kind::Emoticon);
+            let why = Why::Cue {
+                label: &g.reason,
+                text,
+                symbol,
+            };
+            match g.effect {
+                Effect::Complaint => {
+                    ev.add(Side::Negative, g.weight, why);
+                    ev.cover(m.start, m.end);
+                }
+                Effect::Positive => {
+                    if let Some(neg) = cx.negated_before(m.start) {
+                        let span = doc.tokens[neg].span.join(m.span(doc));
+                        ev.add(
+                            Side::Negative,
+                            g.weight * -cx.lex.modifiers.negation_factor,
+                            Why::Negated {
+                                text: text_of(doc, span),
+                            },
+                        );
+                    } else {
+                        ev.add(Side::Positive, g.weight, why);
+                    }
+                    ev.cover(m.start, m.end);
+                }
+                Effect::Troll => {
+                    if g.aimed && cx.self_directed(m.start) {
+                        continue;
+                    }
+                    ev.add(Side::Troll, g.weight, why);
+                    ev.cover(m.start, m.end);
+                }
+                Effect::Spam => {
+                    ev.add(Side::Spam, g.weight, why);
+                    ev.cover(m.start, m.end);
+                }
+                Effect::Neutral => ev.cover(m.start, m.end),
+                Effect::Sarcasm if g.conditional => ev.add_conditional_sarcasm(g.weight, why),
+                Effect::Sarcasm => {
+                    ev.add_sarcasm(g.weight, why);
+                    ev.cover(m.start, m.end);
+                }
+            }
+        }
+    }
+}
+
+/// Sentiment words with negation, contrast, intensifiers, capitals, elongation and questions.
+#[derive(Debug)]
+struct Valence;
+
+impl Rule for Valence {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        let doc = cx.doc;
+        let lex = cx.lex;
+        let m = &lex.modifiers;
+        let s = &lex.scoring;
+        if s.bare_negation > 0.0 {
+            let mut bare = 0;
+            for i in 0..doc.len() {
+                if bare >= 2 {
+                    break;
+                }
+                if ev.covered[i]
+                    || !m.negators.contains(doc.norm(i))
+                    || (i + 1 < doc.len() && m.hedges.contains(doc.norm(i + 1)))
+                {
+                    continue;
+                }
+                let negates_a_word = (i + 1..(i + 1 + m.negation_window).min(doc.len()))
+                    .take_while(|&j| !doc.tokens[j].clause_start)
+                    .any(|j| lex.valence.contains_key(doc.norm(j)));
+                if !negates_a_word {
+                    bare += 1;
+                    ev.add(
+                        Side::Negative,
+                        s.bare_negation,
+                        Why::Cue {
+                            label: "negation",
+                            text: text_of(doc, doc.tokens[i].span),
+                            symbol: false,
+                        },
+                    );
+                }
+            }
+        }
+        if s.repeated_question_marks > 0.0 && doc.longest_question_run >= 2 {
+            ev.add(
+                Side::Negative,
+                s.repeated_question_marks,
+                Why::Shape {
+                    what: "repeated question marks",
+                    text: "",
+                },
+            );
+        }
+        let contrast = (0..doc.len())
+            .rev()
+            .find(|&i| !ev.covered[i] && m.contrast.contains(doc.norm(i)));
+        for i in 0..doc.len() {
+            // Covered by a cue, or the same word again ("win win win" counts once).
+            if ev.covered[i] || (i > 0 && doc.norm(i - 1) == doc.norm(i)) {
+                continue;
+            }
+            let Some(&base) = lex
+                .valence
+                .get(doc.norm(i))
+                .or_else(|| doc.alt(i).and_then(|a| lex.valence.get(a)))
+            else {
+                continue;
+            };
+            if base == 0.0 {
+                continue;
+            }
+            let sign = base.signum();
+            let tok = &doc.tokens[i];
+            let mut v = base;
+            // Intensifiers and diminishers just before, in the same clause.
+            let mut j = i;
+            for scale in [1.0, 0.95, 0.9] {
+                if j == 0 || doc.tokens[j].clause_start {
+                    break;
+                }
+                j -= 1;
+                if let Some(b) = m.intensifiers.get(doc.norm(j)) {
+                    v += sign * b * scale;
+                }
+            }
+            if tok.caps && !doc.all_caps {
+                v += sign * s.caps;
+            }
+            if tok.elongated {
+                v += sign * s.elongation;
+            }
+            let negator = cx.negated_before(i);
+            if negator.is_some() {
+                v *= if base > 0.0 {
+                    m.negation_factor
+                } else {
+                    m.negation_factor_negative
+                };
+            }
+            if doc.in_question(i) {
+                v *= if v > 0.0 {
+                    s.question_positive
+                } else {
+                    s.question_negative
+                };
+            }
+            if let Some(c) = contrast {
+                if i < c {
+                    v *= m.contrast_before;
+                } else if i > c {
+                    v *= m.contrast_after;
+                }
+            }
+            // A praise word in scare quotes is sarcasm ('Thanks' for the voucher).
+            if v > 0.0 && negator.is_none() && scare_quoted(doc.text, tok.span) {
+                ev.add_sarcasm(
+                    s.scare_quotes,
+                    Why::Cue {
+                        label: "sarcasm (scare quotes)",
+                        text: text_of(doc, tok.span),
+                        symbol: false,
+                    },
+                );
+                continue;
+            }
+            let why = match negator {
+                Some(n) => Why::Negated {
+                    text: text_of(doc, doc.tokens[n].span.join(tok.span)),
+                },
+                None => Why::Word {
+                    positive: v > 0.0,
+                    text: text_of(doc, tok.span),
+                },
+            };
+            if v > 0.0 {
+                ev.add(Side::Positive, v, why);
+            } else {
+                ev.add(Side::Negative, -v, why);
+            }
+        }
+    }
+}
+
+fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '"' | '\u{2018}' | '\u{2019}' | '\u{201C}' | '\u{201D}'
+    )
+}
+
+/// Is the word at `span` wrapped in quotes on both sides?
+fn scare_quoted(text: &str, span: Span) -> bool {
+    let (start, end) = (span.start as usize, span.end as usize);
+    let before = text.get(..start).and_then(|t| t.chars().next_back());
+    let after = text.get(end..).and_then(|t| t.chars().next());
+    before.is_some_and(is_quote) && after.is_some_and(is_quote)
+}
+
+/// Spam that shows in the shape of the post: hidden links, repetition, symbol runs, hashtag walls.
+#[derive(Debug)]
+struct SpamShape;
+
+impl Rule for SpamShape {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        let doc = cx.doc;
+        let rules = &cx.lex.spam;
+        for &span in &doc.urls {
+            let url = text_of(doc, span);
+            let lower_host = host_of(url);
+            if rules
+                .shorteners
+                .iter()
+                .any(|s| lower_host.eq_ignore_ascii_case(s))
+            {
+                ev.add(
+                    Side::Spam,
+                    rules.shortener,
+                    Why::Shape {
+                        what: "shortened link",
+                        text: url,
+                    },
+                );
+                break;
+            }
+        }
+        if ev.spam > 0.0 && !doc.urls.is_empty() {
+            ev.add(
+                Side::Spam,
+                rules.link_with_cue,
+                Why::Shape {
+                    what: "link with an offer",
+                    text: "",
+                },
+            );
+        }
+        if let Some(word) = repeated_word(doc) {
+            ev.add(
+                Side::Spam,
+                rules.repeated_words,
+                Why::Shape {
+                    what: "repeated word",
+                    text: word,
+                },
+            );
+        }
+        if doc.longest_symbol_run >= rules.symbol_run {
+            ev.add(
+                Side::Spam,
+                rules.symbol_run_weight,
+                Why::Shape {
+                    what: "run of repeated symbols",
+                    text: "",
+                },
+            );
+        }
+        if doc.hashtags >= rules.hashtags {
+            ev.add(
+                Side::Spam,
+                rules.hashtags_weight,
+                Why::Shape {
+                    what: "many hashtags",
+                    text: "",
+                },
+            );
+        }
+    }
+}
+
+/// The host of a link, without scheme and "www.".
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = if rest
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|b| b.eq_ignore_ascii_case(b"www."))
+    {
+        &rest[4..]
+    } else {
+        rest
+    };
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+/// A word said three times in a row, or one word that makes up half of a post of eight words or more.
+fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
+    let words: Vec<usize> = (0..doc.len())
+        .filter(|&i| doc.tokens[i].kind == Kind::Word && doc.norm(i).chars().count() >= 2)
+        .collect();
+    for w in words.windows(3) {
+        if doc.norm(w[0]) == doc.norm(w[1]) && doc.norm(w[1]) == doc.norm(w[2]) {
+            return Some(doc.original(doc.tokens[w[0]].span));
+        }
+    }
+    if words.len() >= 8 {
+        for &i in &words {
+            let n = words
+                .iter()
+                .filter(|&&j| doc.norm(j) == doc.norm(i))
+                .count();
+            if n * 2 >= words.len() {
+                return Some(doc.original(doc.tokens[i].span));
+            }
+        }
+    }
+    None
+}
+
+// ---- flags -----------------------------------------------------------------------------------
+
+/// A configured product together with a personal-experience signal: side effect, lack of effect,
+/// overdose or misuse, medication error, pregnancy or breastfeeding exposure.
+#[derive(Debug)]
+struct AdverseEvent;
+
+impl Rule for AdverseEvent {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        let Some(hit) = cx.products.first() else {
+            return;
+        };
+        let doc = cx.doc;
+        let mut found: Vec<Match> = Vec::new();
+        cx.lex.ae.find_all(doc, &mut found);
+        let mut kinds_seen: Vec<u16> = Vec::new();
+        for m in found {
+            // The product name itself is not a reaction.
+            if cx
+                .products
+                .iter()
+                .any(|p| m.start < p.end && p.start < m.end)
+            {
+                continue;
+            }
+            let g = &cx.lex.ae.groups[m.group as usize];
+            if g.negatable && cx.negated_before(m.start).is_some() {
+                continue;
+            }
+            // A general question ("does it cause hair loss?") is not someone's experience.
+            if doc.in_question(m.start) && !cx.personal {
+                continue;
+            }
+            if kinds_seen.contains(&m.group) || kinds_seen.len() >= 2 {
+                continue;
+            }
+            kinds_seen.push(m.group);
+            let product = &cx.engine.products[hit.product];
+            let written = text_of(
+                doc,
+                doc.tokens[hit.start]
+                    .span
+                    .join(doc.tokens[hit.end - 1].span),
+            );
+            ev.flag(
+                Flag::Ae,
+                Why::Ae {
+                    product: &product.name,
+                    written,
+                    kind: &g.kind,
+                    text: text_of(doc, m.span(doc)),
+                },
+            );
+        }
+    }
+}
+
+/// Configured crisis keywords, as whole words (a plural "-s"/"-es" also counts).
+#[derive(Debug)]
+struct Crisis {
+    keywords: PhraseSet<()>,
+}
+
+impl Crisis {
+    fn new(keywords: &[String], lex: &Lexicon) -> Crisis {
+        let mut variants: Vec<String> = Vec::new();
+        for k in keywords {
+            let k = k.trim();
+            if k.is_empty() {
+                continue;
+            }
+            variants.push(k.to_owned());
+            if k.chars().last().is_some_and(char::is_alphabetic) {
+                variants.push(format!("{k}s"));
+                variants.push(format!("{k}es"));
+            }
+        }
+        let mut set = PhraseSet::default();
+        // A keyword that is only punctuation cannot match a word; it is skipped.
+        let _ = set.add_group((), variants.iter().map(String::as_str), &lex.tables);
+        Crisis { keywords: set }
+    }
+}
+
+impl Rule for Crisis {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        if self.keywords.is_empty() {
+            return;
+        }
+        let mut found = Vec::new();
+        self.keywords.find_all(cx.doc, &mut found);
+        if let Some(m) = found.first() {
+            ev.flag(
+                Flag::Crisis,
+                Why::Crisis {
+                    text: text_of(cx.doc, m.span(cx.doc)),
+                },
+            );
+        }
+    }
+}
+
+/// Healthcare professionals: credentials and titles in the bio or display name, known handles, and
+/// "as a nurse…" in the post.
+#[derive(Debug)]
+struct Hcp {
+    handles: HashSet<String>,
+    pattern: Option<Regex>,
+}
+
+impl Hcp {
+    fn new(handles: &[String], lex: &Lexicon) -> Hcp {
+        let handles = handles
+            .iter()
+            .map(|h| h.trim().trim_start_matches('@').to_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        Hcp {
+            handles,
+            pattern: hcp_regex(&lex.hcp.credentials, &lex.hcp.titles),
+        }
+    }
+}
+
+/// One regex for all credentials (case-sensitive) and titles (case-insensitive), as whole words.
+fn hcp_regex(credentials: &[String], titles: &[String]) -> Option<Regex> {
+    fn alternation(words: &[String]) -> String {
+        let mut words: Vec<&str> = words
+            .iter()
+            .map(|w| w.trim())
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        words
+            .iter()
+            .map(|w| regex::escape(w).replace(' ', r"\s+"))
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+    let mut parts = Vec::new();
+    if !credentials.is_empty() {
+        parts.push(format!("(?:{})", alternation(credentials)));
+    }
+    if !titles.is_empty() {
+        parts.push(format!("(?i:{})", alternation(titles)));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let pattern = format!(
+        r"(?:^|[^\p{{L}}\p{{N}}])({})(?:$|[^\p{{L}}\p{{N}}])",
+        parts.join("|")
+    );
+    match Regex::new(&pattern) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            tracing::warn!("tone: hcp patterns do not compile, hcp bio detection is off: {e}");
+            None
+        }
+    }
+}
+
+impl Rule for Hcp {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        let author = cx.author;
+        let handle = author.handle.trim().trim_start_matches('@');
+        if !self.handles.is_empty() && self.handles.contains(&handle.to_lowercase()) {
+            ev.flag(
+                Flag::Hcp,
+                Why::Hcp {
+                    field: "known handle",
+                    text: handle,
+                },
+            );
+            return;
+        }
+        if let Some(re) = &self.pattern {
+            for (field, text) in [("bio", &author.bio), ("display name", &author.display_name)] {
+                if let Some(m) = re.captures(text).and_then(|c| c.get(1)) {
+                    ev.flag(
+                        Flag::Hcp,
+                        Why::Hcp {
+                            field,
+                            text: m.as_str(),
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        let mut found = Vec::new();
+        cx.lex.hcp.text_cues.find_all(cx.doc, &mut found);
+        if let Some(m) = found.first() {
+            ev.flag(
+                Flag::Hcp,
+                Why::Hcp {
+                    field: "says",
+                    text: text_of(cx.doc, m.span(cx.doc)),
+                },
+            );
+        }
+    }
+}
+
+/// A question (or request) about dosing, interactions, off-label use, missed doses, pregnancy or
+/// children, in a medical context.
+#[derive(Debug)]
+struct MedicalQuestion;
+
+impl Rule for MedicalQuestion {
+    fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
+        let doc = cx.doc;
+        let lex = cx.lex;
+        let mut found: Vec<Match> = Vec::new();
+        lex.medical.find_all(doc, &mut found);
+        if found.is_empty() {
+            return;
+        }
+        let ask = found
+            .iter()
+            .find(|m| lex.medical.groups[m.group as usize].role == MedRole::Question);
+        if ask.is_none() && !doc.has_question_mark {
+            return;
+        }
+        let topics = || {
+            found
+                .iter()
+                .filter(|m| lex.medical.groups[m.group as usize].role == MedRole::Topic)
+        };
+        let Some(topic) = topics().next() else {
+            return;
+        };
+        let medical = !cx.products.is_empty()
+            || topics().any(|m| lex.medical.groups[m.group as usize].medical)
+            || (0..doc.len()).any(|i| lex.medical_context.contains(doc.norm(i)));
+        if !medical {
+            return;
+        }
+        // Prefer a topic other than the asking phrase itself, in a sentence that asks.
+        let is_ask = |m: &Match| ask.is_some_and(|a| a.start == m.start && a.end == m.end);
+        let topic = topics()
+            .find(|m| !is_ask(m) && (doc.in_question(m.start) || ask.is_some()))
+            .or_else(|| topics().find(|m| is_ask(m)))
+            .unwrap_or(topic);
+        let g = &lex.medical.groups[topic.group as usize];
+        // When the topic phrase already holds the question ("how many … can I take"), name it once.
+        let ask = ask.filter(|a| is_ask(topic) || !(topic.start <= a.start && a.end <= topic.end));
+        ev.flag(
+            Flag::MedicalQuestion,
+            Why::MedicalQuestion {
+                ask: ask.map(|a| text_of(doc, a.span(doc))),
+                kind: &g.kind,
+                topic: text_of(doc, topic.span(doc)),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_edit_distance() {
+        assert!(name_matches("zyntriva", "zyntriva"));
+        assert!(name_matches("zyntriva", "zyntrva")); // deletion
+        assert!(name_matches("zyntriva", "zynntriva")); // insertion
+        assert!(name_matches("zyntriva", "zintriva")); // substitution
+        assert!(name_matches("zyntriva", "zyntirva")); // swap
+        assert!(!name_matches("zyntriva", "zintirva"));
+        assert!(!name_matches("advil", "advul")); // short names must be exact
+        assert!(!name_matches("zyntriva", "zyntrivastat"));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("https://www.bit.ly/x?y"), "bit.ly");
+        assert_eq!(host_of("bit.ly/abc"), "bit.ly");
+        assert_eq!(host_of("http://a€b.example/x"), "a€b.example");
+    }
+}
