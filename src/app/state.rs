@@ -268,6 +268,10 @@ impl AppState {
     }
 
     fn move_to(&mut self, index: usize) -> Vec<Effect> {
+        if self.total == 0 {
+            self.dirty = false;
+            return Vec::new();
+        }
         let last = self.total.saturating_sub(1);
         self.selected = index.min(last);
         let end = self.offset + self.rows.len();

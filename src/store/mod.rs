@@ -29,6 +29,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no mention with id {0} (see `tonedesk queue --json` for ids)")]
     NoMention(MentionId),
+    #[error(
+        "mention {mention} already has a reply in state '{state}'; check it before sending another"
+    )]
+    AlreadyAnswered { mention: MentionId, state: String },
 }
 
 impl StoreError {
@@ -493,10 +497,10 @@ impl Store {
                 )
                 .optional()?;
             if let Some(state) = busy {
-                return Err(StoreError::Corrupt(format!(
-                    "mention {} already has a reply in state '{state}'",
-                    new.mention_id
-                )));
+                return Err(StoreError::AlreadyAnswered {
+                    mention: new.mention_id,
+                    state,
+                });
             }
             tx.execute(
                 "INSERT INTO outbox (idem_key, mention_id, account, platform, template, version, channel,
@@ -936,10 +940,10 @@ mod tests {
         assert_eq!(intent.seq, 1);
         assert_eq!(s.earlier_reply(m.id).unwrap().as_deref(), Some("pending"));
         assert_eq!(s.pending_sends().unwrap().len(), 1);
-        assert!(
-            s.begin_send(&new, AuditRecord::new(NOW, "op", "send_intent"), NOW)
-                .is_err()
-        );
+        assert!(matches!(
+            s.begin_send(&new, AuditRecord::new(NOW, "op", "send_intent"), NOW),
+            Err(StoreError::AlreadyAnswered { .. })
+        ));
         let result = s
             .finish_send(
                 ob,

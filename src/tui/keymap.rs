@@ -7,67 +7,86 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::app::state::{Action, Mode};
 use crate::domain::playbook::ModAction;
 
-/// The configurable actions: (config name, default key, help text).
-pub const BINDINGS: &[(&str, &str, &str)] = &[
-    ("down", "j", "move down"),
-    ("up", "k", "move up"),
-    ("top", "g", "first mention"),
-    ("bottom", "G", "last mention"),
-    (
+/// A configurable action: its name in `[keys]`, its default key, its help text.
+pub struct Binding {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+    pub action: Action,
+}
+
+const fn bind(
+    name: &'static str,
+    default: &'static str,
+    help: &'static str,
+    action: Action,
+) -> Binding {
+    Binding {
+        name,
+        default,
+        help,
+        action,
+    }
+}
+
+/// The configurable actions, in the order the help lists them (DESIGN §6).
+pub static BINDINGS: [Binding; 20] = [
+    bind("down", "j", "move down", Action::Down),
+    bind("up", "k", "move up", Action::Up),
+    bind("top", "g", "first mention", Action::Top),
+    bind("bottom", "G", "last mention", Action::Bottom),
+    bind(
         "open",
         "Enter",
         "open / close the detail pane; pick in lists",
+        Action::Open,
     ),
-    (
+    bind(
         "reply",
         "r",
         "reply from the approved library (Enter picks, y sends)",
+        Action::Reply,
     ),
-    ("draft", "e", "draft custom wording for MLR review"),
-    ("retag", "t", "correct tone and flags"),
-    ("ae_intake", "a", "flag an adverse event"),
-    ("like", "l", "like"),
-    ("hide", "h", "hide the reply"),
-    ("block", "b", "block the author"),
-    ("mute", "m", "mute the author"),
-    ("report", "s", "report as spam"),
-    ("done", "d", "mark done"),
-    ("search", "/", "search text and authors"),
-    (
+    bind(
+        "draft",
+        "e",
+        "draft custom wording for MLR review",
+        Action::Draft,
+    ),
+    bind("retag", "t", "correct tone and flags", Action::Retag),
+    bind("ae_intake", "a", "flag an adverse event", Action::AeIntake),
+    bind("like", "l", "like", Action::Mod(ModAction::Like)),
+    bind("hide", "h", "hide the reply", Action::Mod(ModAction::Hide)),
+    bind(
+        "block",
+        "b",
+        "block the author",
+        Action::Mod(ModAction::Block),
+    ),
+    bind("mute", "m", "mute the author", Action::Mod(ModAction::Mute)),
+    bind(
+        "report",
+        "s",
+        "report as spam",
+        Action::Mod(ModAction::Report),
+    ),
+    bind("done", "d", "mark done", Action::Done),
+    bind("search", "/", "search text and authors", Action::Search),
+    bind(
         "filter",
         "f",
         "cycle filters (AE, HCP, medical, crisis, platform)",
+        Action::Filter,
     ),
-    ("switch_view", "Tab", "switch view: queue, moderation, done"),
-    ("help", "?", "this help"),
-    ("quit", "q", "quit"),
+    bind(
+        "switch_view",
+        "Tab",
+        "switch view: queue, moderation, done",
+        Action::SwitchView,
+    ),
+    bind("help", "?", "this help", Action::Help),
+    bind("quit", "q", "quit", Action::Quit),
 ];
-
-fn action_named(name: &str) -> Option<Action> {
-    Some(match name {
-        "down" => Action::Down,
-        "up" => Action::Up,
-        "top" => Action::Top,
-        "bottom" => Action::Bottom,
-        "open" => Action::Open,
-        "reply" => Action::Reply,
-        "draft" => Action::Draft,
-        "retag" => Action::Retag,
-        "ae_intake" => Action::AeIntake,
-        "like" => Action::Mod(ModAction::Like),
-        "hide" => Action::Mod(ModAction::Hide),
-        "block" => Action::Mod(ModAction::Block),
-        "mute" => Action::Mod(ModAction::Mute),
-        "report" => Action::Mod(ModAction::Report),
-        "done" => Action::Done,
-        "search" => Action::Search,
-        "filter" => Action::Filter,
-        "switch_view" => Action::SwitchView,
-        "help" => Action::Help,
-        "quit" => Action::Quit,
-        _ => return None,
-    })
-}
 
 /// A key as written in the config: `j`, `G`, `Enter`, `Tab`, `Ctrl-r`…
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,11 +164,11 @@ impl KeyMap {
     pub fn new(overrides: &BTreeMap<String, String>) -> Result<KeyMap, KeyError> {
         let mut chosen: Vec<(&'static str, String)> = BINDINGS
             .iter()
-            .map(|(name, key, _)| (*name, (*key).to_owned()))
+            .map(|b| (b.name, b.default.to_owned()))
             .collect();
         for (name, key) in overrides {
             let Some(slot) = chosen.iter_mut().find(|(n, _)| n == name) else {
-                let names: Vec<&str> = BINDINGS.iter().map(|b| b.0).collect();
+                let names: Vec<&str> = BINDINGS.iter().map(|b| b.name).collect();
                 return Err(KeyError::UnknownAction(name.clone(), names.join(", ")));
             };
             slot.1 = key.clone();
@@ -225,7 +244,11 @@ impl KeyMap {
         if let KeyCode::Char(_) = key.code {
             key.ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
         }
-        self.map.get(&key).and_then(|name| action_named(name))
+        let name = self.map.get(&key)?;
+        BINDINGS
+            .iter()
+            .find(|b| b.name == *name)
+            .map(|b| b.action.clone())
     }
 }
 

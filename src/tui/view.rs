@@ -472,14 +472,14 @@ fn draw_detail(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
 fn draw_help(f: &mut Frame<'_>, area: Rect, keys: &KeyMap, theme: Theme) {
     let mut lines: Vec<Line> = BINDINGS
         .iter()
-        .map(|(name, _, help)| {
-            let key = keys.shown.get(name).cloned().unwrap_or_default();
+        .map(|b| {
+            let key = keys.shown.get(b.name).cloned().unwrap_or_default();
             Line::from(vec![
                 Span::styled(
                     format!(" {key:>6} "),
                     Style::new().add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(*help),
+                Span::raw(b.help),
             ])
         })
         .collect();
