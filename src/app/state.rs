@@ -226,9 +226,10 @@ impl AppState {
         }
     }
 
-    /// The effects to run at start: first page and first poll.
+    /// The effects to run at start: the first page, settling a crash's leftovers, the first poll.
     pub fn start(&mut self) -> Vec<Effect> {
         self.loading = true;
+        self.poll.running = true;
         vec![self.load(0), Effect::Reconcile, Effect::Poll]
     }
 
