@@ -15,7 +15,9 @@ use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::playbook::ModAction;
 use crate::domain::reply::{Fill, SendContext, check_send, render};
 use crate::domain::text::measure;
-use crate::domain::{Channel, Flags, Mention, MentionId, MentionState, Platform, Refusal, Tags};
+use crate::domain::{
+    Channel, Flag, Flags, Mention, MentionId, MentionState, Platform, Refusal, Tags,
+};
 use crate::paths::Paths;
 use crate::platforms::demo::{self, Demo};
 use crate::platforms::{Connector, Outgoing, PlatformError};
@@ -162,6 +164,15 @@ impl Desk {
 
     fn record(&self, action: &str) -> AuditRecord {
         AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action)
+    }
+
+    /// An audit record about one mention.
+    fn record_about(&self, action: &str, m: &Mention) -> AuditRecord {
+        let mut rec = self.record(action);
+        rec.platform = Some(m.platform.as_str().into());
+        rec.account = Some(m.account.clone());
+        rec.mention = Some(m.id);
+        rec
     }
 
     /// Tags a mention the way ingest does.
@@ -336,7 +347,7 @@ impl Desk {
             .ok_or_else(|| SendError::NoTemplate(template.to_owned()))?;
         let hash = reply.text_hash();
         let idem_key = idempotency_key(m.id, &p.template);
-        let mut intent = self.record("send_intent");
+        let mut intent = self.record_about("send_intent", m);
         fill_send_fields(&mut intent, &p, &text);
         intent.outcome = Some("intent".into());
         let outbox = crate::store::OutboxNew {
@@ -372,7 +383,7 @@ impl Desk {
             Err(e) if e.certainly_not_sent() => ("failed", None, Some(e.to_string())),
             Err(e) => ("unknown", None, Some(e.to_string())),
         };
-        let mut rec = self.record("send_result");
+        let mut rec = self.record_about("send_result", m);
         fill_send_fields(&mut rec, &p, &text);
         rec.outcome = Some(outcome.into());
         rec.remote_id = remote_id.clone();
@@ -474,10 +485,7 @@ impl Desk {
                 m.account
             ))),
         };
-        let mut rec = self.record(action.as_str());
-        rec.platform = Some(m.platform.as_str().into());
-        rec.account = Some(m.account.clone());
-        rec.mention = Some(m.id);
+        let mut rec = self.record_about(action.as_str(), &m);
         rec.remote_id = Some(m.remote_id.clone());
         match &result {
             Ok(()) => rec.outcome = Some("ok".into()),
@@ -499,18 +507,8 @@ impl Desk {
     /// An operator's correction of the tags; kept and audited.
     pub async fn retag(&self, mention: MentionId, tags: Tags) -> Result<AuditEntry, SendError> {
         let old = self.store.call(move |s| s.mention(mention)).await?;
-        let mut rec = self.record(
-            if tags.flags.contains(crate::domain::Flag::Ae)
-                && !old.tags.flags.contains(crate::domain::Flag::Ae)
-            {
-                "ae_flag"
-            } else {
-                "retag"
-            },
-        );
-        rec.platform = Some(old.platform.as_str().into());
-        rec.account = Some(old.account.clone());
-        rec.mention = Some(mention);
+        let newly_ae = tags.flags.contains(Flag::Ae) && !old.tags.flags.contains(Flag::Ae);
+        let mut rec = self.record_about(if newly_ae { "ae_flag" } else { "retag" }, &old);
         rec.outcome = Some("ok".into());
         rec.detail = Some(format!(
             "{} [{}] -> {} [{}]",
@@ -533,14 +531,12 @@ impl Desk {
         state: MentionState,
     ) -> Result<AuditEntry, SendError> {
         let m = self.store.call(move |s| s.mention(mention)).await?;
-        let mut rec = self.record(if state == MentionState::Done {
+        let action = if state == MentionState::Done {
             "done"
         } else {
             "reopen"
-        });
-        rec.platform = Some(m.platform.as_str().into());
-        rec.account = Some(m.account);
-        rec.mention = Some(mention);
+        };
+        let mut rec = self.record_about(action, &m);
         rec.outcome = Some("ok".into());
         Ok(self
             .store
@@ -591,9 +587,6 @@ impl Desk {
 }
 
 fn fill_send_fields(rec: &mut AuditRecord, p: &Preview, text: &str) {
-    rec.platform = Some(p.mention.platform.as_str().into());
-    rec.account = Some(p.mention.account.clone());
-    rec.mention = Some(p.mention.id);
     rec.template = Some(p.template.clone());
     rec.template_version = Some(p.version);
     rec.approval = Some(p.approval.clone());
