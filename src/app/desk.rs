@@ -130,10 +130,10 @@ impl Desk {
         } else {
             for a in &config.accounts {
                 store.upsert_account(&a.name, a.platform, &a.handle, false)?;
-                let e = PlatformError::NotBuilt {
-                    platform: a.platform,
-                };
-                unconnected.push((a.name.clone(), e.to_string()));
+                match crate::platforms::connect(&account_spec(a)) {
+                    Ok(c) => connectors.push(c),
+                    Err(e) => unconnected.push((a.name.clone(), e.to_string())),
+                }
             }
         }
         // The first sight of every reply version fixes its text hash; a later change of the text
@@ -592,6 +592,29 @@ fn fill_send_fields(rec: &mut AuditRecord, p: &Preview, text: &str) {
     rec.approval = Some(p.approval.clone());
     rec.channel = Some(p.channel.as_str().into());
     rec.text = Some(text.to_owned());
+}
+
+/// What a connector needs of a configured account.
+pub fn account_spec(a: &crate::config::Account) -> crate::platforms::AccountSpec {
+    use crate::platforms::credentials::Source;
+    let (env, file) = match a.platform {
+        Platform::Bluesky => (&a.app_password_env, &a.app_password_file),
+        Platform::X | Platform::Mastodon => (&a.token_env, &a.token_file),
+    };
+    let secret = match (env, file) {
+        (Some(var), _) => Some(Source::Env(var.clone())),
+        (None, Some(path)) => Some(Source::File(path.clone())),
+        (None, None) => None,
+    };
+    crate::platforms::AccountSpec {
+        name: a.name.clone(),
+        platform: a.platform,
+        base_url: a.base_url.clone(),
+        handle: a.handle.clone(),
+        secret,
+        identifier: a.identifier.clone(),
+        watch: a.watch.clone(),
+    }
 }
 
 /// The case number a conversation is filed under.

@@ -1,7 +1,14 @@
 //! The platforms behind one trait: fetch new mentions since a stored cursor, send a reply (public
 //! or private), and the playbook actions. One file per platform; the built-in demo is one of them.
 
+pub mod bluesky;
+pub mod credentials;
 pub mod demo;
+pub mod http;
+pub mod mastodon;
+pub mod x;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -76,6 +83,45 @@ impl PlatformError {
     }
 }
 
+/// One configured account, as the connectors need it (built by the app from the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// The configured account name (unique).
+    pub name: String,
+    pub platform: Platform,
+    /// The API's base URL, without a trailing slash; `None` takes the platform's default.
+    pub base_url: Option<String>,
+    /// The account's own handle (without `@`).
+    pub handle: String,
+    /// X and Mastodon: the access token; Bluesky: the app password.
+    pub secret: Option<credentials::Source>,
+    /// Bluesky: the login identifier (handle or DID); defaults to `handle`.
+    pub identifier: Option<String>,
+    /// Keywords to listen for without an @-mention.
+    pub watch: Vec<String>,
+}
+
+impl AccountSpec {
+    /// The base URL with the platform's default filled in and no trailing slash.
+    pub fn base(&self, default: &str) -> String {
+        self.base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// Builds the connector for an account. No network traffic happens here: sessions and user ids
+/// are fetched on first use.
+pub fn connect(spec: &AccountSpec) -> Result<Arc<dyn Connector>, PlatformError> {
+    match spec.platform {
+        Platform::X => x::connect(spec),
+        Platform::Mastodon => mastodon::connect(spec),
+        Platform::Bluesky => bluesky::connect(spec),
+    }
+}
+
 #[async_trait]
 pub trait Connector: Send + Sync {
     fn platform(&self) -> Platform;
@@ -89,4 +135,8 @@ pub trait Connector: Send + Sync {
     /// Finds a reply made earlier with this idempotency key, for reconciling after a crash.
     /// `Ok(None)` means it was certainly not made; an error means it cannot be known.
     async fn find_sent(&self, idem_key: &str) -> Result<Option<Sent>, PlatformError>;
+    /// What the server last said about the request budget (none for the demo).
+    fn budget(&self) -> Option<http::Budget> {
+        None
+    }
 }

@@ -1,0 +1,379 @@
+//! Shared HTTP for the platform connectors: one client, rate-limit headers read on every answer
+//! (`x-rate-limit-*`, `X-RateLimit-*`, `RateLimit-*`), a budget that is never overspent, backoff
+//! with jitter on 429 and 5xx, and errors in plain words. Secrets never appear in errors or logs.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::PlatformError;
+
+/// What the server last said about the request budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// When the window resets.
+    pub reset_at: Option<OffsetDateTime>,
+}
+
+impl Budget {
+    /// How long to wait before the next request may be made without overspending.
+    pub fn wait(&self, now: OffsetDateTime) -> Option<Duration> {
+        match (self.remaining, self.reset_at) {
+            (Some(0), Some(reset)) if reset > now => Some(Duration::from_secs(
+                (reset - now).whole_seconds().unsigned_abs() + 1,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a rate-limit reset given as Unix seconds, as seconds from now (RateLimit-Reset of the
+/// IETF draft, when the number is small), or as an ISO-8601 time (Mastodon).
+fn parse_reset(value: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let v = value.trim();
+    if let Ok(n) = v.parse::<i64>() {
+        // Anything below ten years of seconds is a delta, not an epoch time.
+        return if n < 315_360_000 {
+            Some(now + time::Duration::seconds(n))
+        } else {
+            OffsetDateTime::from_unix_timestamp(n).ok()
+        };
+    }
+    if let Ok(f) = v.parse::<f64>()
+        && f.is_finite()
+    {
+        return OffsetDateTime::from_unix_timestamp(f as i64).ok();
+    }
+    OffsetDateTime::parse(v, &Rfc3339).ok()
+}
+
+/// The budget in a response's headers, whichever of the three spellings the platform uses.
+pub fn parse_budget(headers: &HeaderMap, now: OffsetDateTime) -> Option<Budget> {
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| headers.get(*n))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let limit = get(&["x-rate-limit-limit", "x-ratelimit-limit", "ratelimit-limit"]);
+    let remaining = get(&[
+        "x-rate-limit-remaining",
+        "x-ratelimit-remaining",
+        "ratelimit-remaining",
+    ]);
+    let reset = get(&["x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"]);
+    if limit.is_none() && remaining.is_none() && reset.is_none() {
+        return None;
+    }
+    let number = |s: Option<String>| {
+        // `RateLimit-Limit: 100;w=60` carries a window after the number.
+        s.and_then(|v| {
+            v.split([';', ','])
+                .next()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+    };
+    Some(Budget {
+        limit: number(limit),
+        remaining: number(remaining),
+        reset_at: reset.and_then(|r| parse_reset(&r, now)),
+    })
+}
+
+/// Seconds to wait after a 429, from `Retry-After` or the reset header.
+fn retry_after(headers: &HeaderMap, now: OffsetDateTime) -> u64 {
+    if let Some(secs) = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return secs;
+    }
+    parse_budget(headers, now)
+        .and_then(|b| b.reset_at)
+        .map(|r| (r - now).whole_seconds().max(1) as u64)
+        .unwrap_or(60)
+}
+
+/// Whether a request may be repeated safely after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// A read, or a write the platform deduplicates (idempotency key, client record key).
+    Safe,
+    /// A write that could post twice: one attempt only.
+    Once,
+}
+
+/// One HTTP client with the budget of one account.
+pub struct Http {
+    client: Client,
+    budget: Mutex<Budget>,
+    /// Upper bound on a single wait for the budget or a backoff, so a poll never hangs for long.
+    pub max_wait: Duration,
+    pub attempts: u32,
+}
+
+impl Http {
+    pub fn new() -> Result<Http, PlatformError> {
+        let client = Client::builder()
+            .user_agent(concat!("tonedesk/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| PlatformError::Local(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Http {
+            client,
+            budget: Mutex::new(Budget::default()),
+            max_wait: Duration::from_secs(120),
+            attempts: 4,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn budget(&self) -> Budget {
+        self.budget.lock().map(|b| *b).unwrap_or_default()
+    }
+
+    fn note_budget(&self, headers: &HeaderMap) {
+        if let Some(b) = parse_budget(headers, OffsetDateTime::now_utc())
+            && let Ok(mut slot) = self.budget.lock()
+        {
+            *slot = b;
+        }
+    }
+
+    /// Sends a request built by `make` (called again for each attempt), waiting for the budget
+    /// first, retrying 429 and 5xx with exponential backoff and jitter when `retry` allows, and
+    /// turning failures into [`PlatformError`]s. Returns the successful response.
+    pub async fn send(
+        &self,
+        retry: Retry,
+        make: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Response, PlatformError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(wait) = self.budget().wait(OffsetDateTime::now_utc()) {
+                if wait > self.max_wait {
+                    return Err(PlatformError::RateLimited {
+                        retry_after_secs: wait.as_secs(),
+                    });
+                }
+                tracing::info!(
+                    seconds = wait.as_secs(),
+                    "rate budget spent; waiting for the reset"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            let result = make(&self.client).send().await;
+            let may_retry = retry == Retry::Safe && attempt < self.attempts;
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = network_error(&e);
+                    if may_retry && (e.is_timeout() || e.is_connect()) {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            self.note_budget(response.headers());
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let now = OffsetDateTime::now_utc();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let secs = retry_after(response.headers(), now);
+                let wait = Duration::from_secs(secs).max(backoff(attempt));
+                if may_retry && wait <= self.max_wait {
+                    tracing::warn!(seconds = wait.as_secs(), "429 from the server; waiting");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                return Err(PlatformError::RateLimited {
+                    retry_after_secs: secs,
+                });
+            }
+            if status.is_server_error() && may_retry {
+                tracing::warn!(%status, attempt, "server error; backing off");
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            let body = response.text().await.unwrap_or_default();
+            return Err(status_error(status, &body));
+        }
+    }
+}
+
+/// 0.5 s, 1 s, 2 s… up to 30 s, each with up to 50% random jitter.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 500u64
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(30_000);
+    let jitter = jitter_ms(base / 2);
+    Duration::from_millis(base + jitter)
+}
+
+fn jitter_ms(max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    // The low bits of the clock are random enough for spreading retries.
+    let nanos = OffsetDateTime::now_utc().nanosecond() as u64;
+    (nanos ^ (nanos >> 7)) % max
+}
+
+fn network_error(e: &reqwest::Error) -> PlatformError {
+    // reqwest errors carry the URL, which never holds a secret here (tokens go in headers or
+    // bodies, never in query strings).
+    if e.is_timeout() {
+        PlatformError::Network("the request timed out".into())
+    } else if e.is_connect() {
+        PlatformError::Network(format!("cannot connect: {e}"))
+    } else if e.is_decode() || e.is_body() {
+        PlatformError::Malformed(e.to_string())
+    } else {
+        PlatformError::Network(e.to_string())
+    }
+}
+
+/// A non-success status in plain words, with the server's message when it gave one.
+pub fn status_error(status: StatusCode, body: &str) -> PlatformError {
+    let message = server_message(body).unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("unexpected status")
+            .to_owned()
+    });
+    match status.as_u16() {
+        401 | 403 => PlatformError::Auth(format!(
+            "{} {message} (check the account's token or app password)",
+            status.as_u16()
+        )),
+        code => PlatformError::Http {
+            status: code,
+            message,
+        },
+    }
+}
+
+/// The human message in an error body: `error`, `detail`, `message` or `title`, whichever the
+/// platform uses, cut to a sane length and stripped of control characters.
+fn server_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let text = ["detail", "error_description", "message", "error", "title"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(|m| m.as_str()))?;
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    Some(clean)
+}
+
+/// Reads a successful response as JSON of type `T`, with a clear error when it is not.
+pub async fn json<T: serde::de::DeserializeOwned>(r: Response) -> Result<T, PlatformError> {
+    let bytes = r
+        .bytes()
+        .await
+        .map_err(|e| PlatformError::Malformed(format!("the body could not be read: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| PlatformError::Malformed(format!("the body is not the JSON expected: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+    use time::macros::datetime;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-21 12:00 UTC);
+
+    #[test]
+    fn reads_all_three_spellings() {
+        let x = parse_budget(
+            &headers(&[
+                ("x-rate-limit-limit", "450"),
+                ("x-rate-limit-remaining", "0"),
+                (
+                    "x-rate-limit-reset",
+                    &(NOW.unix_timestamp() + 30).to_string(),
+                ),
+            ]),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!((x.limit, x.remaining), (Some(450), Some(0)));
+        assert_eq!(x.wait(NOW), Some(Duration::from_secs(31)));
+
+        let m = parse_budget(
+            &headers(&[
+                ("X-RateLimit-Limit", "300"),
+                ("X-RateLimit-Remaining", "299"),
+                ("X-RateLimit-Reset", "2026-11-21T12:05:00.000Z"),
+            ]),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(m.reset_at, Some(datetime!(2026-11-21 12:05 UTC)));
+        assert_eq!(m.wait(NOW), None);
+
+        let b = parse_budget(
+            &headers(&[
+                ("RateLimit-Limit", "3000;w=300"),
+                ("RateLimit-Remaining", "0"),
+                ("RateLimit-Reset", "20"),
+            ]),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(b.limit, Some(3000));
+        assert_eq!(b.reset_at, Some(NOW + time::Duration::seconds(20)));
+        assert!(parse_budget(&HeaderMap::new(), NOW).is_none());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(
+            backoff(1) >= Duration::from_millis(500) && backoff(1) < Duration::from_millis(750)
+        );
+        assert!(backoff(3) >= Duration::from_secs(2));
+        assert!(backoff(30) <= Duration::from_secs(45));
+    }
+
+    #[test]
+    fn errors_say_what_happened() {
+        let e = status_error(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"The access token is invalid"}"#,
+        );
+        assert!(matches!(e, PlatformError::Auth(_)));
+        assert!(e.to_string().contains("token is invalid"), "{e}");
+        let e = status_error(StatusCode::UNPROCESSABLE_ENTITY, "<html>\x1b[31m");
+        assert_eq!(
+            e.to_string(),
+            "the server answered 422: Unprocessable Entity"
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "7")]), NOW), 7);
+    }
+}
