@@ -418,8 +418,17 @@ impl Desk {
         let pending = self.store.call(|s| s.pending_sends()).await?;
         let mut out = Vec::new();
         for row in pending {
+            let mention_id = row.mention_id;
+            let mention = self.store.call(move |s| s.mention(mention_id)).await?;
+            let channel = row.channel.parse().unwrap_or(Channel::Public);
+            let attempt = Outgoing {
+                idem_key: &row.idem_key,
+                to: &mention,
+                channel,
+                text: &row.text,
+            };
             let found = match self.connector(&row.account) {
-                Some(c) => c.find_sent(&row.idem_key).await,
+                Some(c) => c.find_sent(&attempt).await,
                 None => Err(PlatformError::Local("account not connected".into())),
             };
             let (outcome, remote_id, detail) = match found {

@@ -259,11 +259,11 @@ impl Connector for Demo {
         })
     }
 
-    async fn find_sent(&self, idem_key: &str) -> Result<Option<Sent>, PlatformError> {
+    async fn find_sent(&self, out: &Outgoing<'_>) -> Result<Option<Sent>, PlatformError> {
         Ok(self
             .sink_lines()
             .into_iter()
-            .find(|l| l.key.as_deref() == Some(idem_key))
+            .find(|l| l.key.as_deref() == Some(out.idem_key))
             .map(|l| Sent {
                 remote_id: l.remote_id.unwrap_or_default(),
                 url: None,
@@ -329,11 +329,11 @@ mod tests {
             channel: crate::domain::Channel::Public,
             text: "Thanks!",
         };
-        assert_eq!(demo.find_sent("k1").await.unwrap(), None);
+        assert_eq!(demo.find_sent(&out).await.unwrap(), None);
         let a = demo.send(&out).await.unwrap();
         let b = demo.send(&out).await.unwrap();
         assert_eq!(a, b);
-        assert_eq!(demo.find_sent("k1").await.unwrap(), Some(a));
+        assert_eq!(demo.find_sent(&out).await.unwrap(), Some(a));
         demo.act(ModAction::Like, &m).await.unwrap();
         let lines = read_sink(&dir.path().join("sink.jsonl"));
         assert_eq!(lines.len(), 2);

@@ -132,9 +132,11 @@ pub trait Connector: Send + Sync {
     async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<FetchPage, PlatformError>;
     async fn send(&self, out: &Outgoing<'_>) -> Result<Sent, PlatformError>;
     async fn act(&self, action: ModAction, target: &Mention) -> Result<(), PlatformError>;
-    /// Finds a reply made earlier with this idempotency key, for reconciling after a crash.
-    /// `Ok(None)` means it was certainly not made; an error means it cannot be known.
-    async fn find_sent(&self, idem_key: &str) -> Result<Option<Sent>, PlatformError>;
+    /// Finds the reply `out` describes if an earlier attempt made it (by its idempotency key or
+    /// record key, or by looking through the account's own recent replies), for reconciling
+    /// after a crash. `Ok(None)` means it was certainly not made; an error means it cannot be
+    /// known. Never posts.
+    async fn find_sent(&self, out: &Outgoing<'_>) -> Result<Option<Sent>, PlatformError>;
     /// What the server last said about the request budget (none for the demo).
     fn budget(&self) -> Option<http::Budget> {
         None

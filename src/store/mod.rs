@@ -148,6 +148,8 @@ pub struct OutboxRow {
     pub idem_key: String,
     pub mention_id: MentionId,
     pub account: String,
+    pub channel: String,
+    pub text: String,
     pub state: String,
     pub remote_id: Option<String>,
 }
@@ -552,7 +554,7 @@ impl Store {
     /// Sends whose outcome was never written (a crash between intent and result).
     pub fn pending_sends(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, idem_key, mention_id, account, state, remote_id FROM outbox
+            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id FROM outbox
              WHERE state = 'pending' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -561,8 +563,10 @@ impl Store {
                 idem_key: r.get(1)?,
                 mention_id: r.get(2)?,
                 account: r.get(3)?,
-                state: r.get(4)?,
-                remote_id: r.get(5)?,
+                channel: r.get(4)?,
+                text: r.get(5)?,
+                state: r.get(6)?,
+                remote_id: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
