@@ -254,7 +254,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::tui::run(desk, &rt)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(cmd) => rt.block_on(command(&desk, cmd)),
+        Some(cmd) => rt.block_on(command(desk, cmd)),
     }
 }
 
@@ -278,8 +278,9 @@ async fn seed_demo(desk: &Desk) {
     }
 }
 
-async fn command(desk: &Desk, cmd: Command) -> Result<ExitCode> {
-    settle(desk).await?;
+async fn command(desk: Arc<Desk>, cmd: Command) -> Result<ExitCode> {
+    settle(&desk).await?;
+    let desk = &desk;
     match cmd {
         Command::Poll { once } => poll(desk, once).await,
         Command::Queue { json } => {
@@ -310,36 +311,42 @@ async fn command(desk: &Desk, cmd: Command) -> Result<ExitCode> {
     }
 }
 
-async fn poll(desk: &Desk, once: bool) -> Result<ExitCode> {
-    let interval = std::time::Duration::from_secs(desk.config.poll.interval_secs);
-    loop {
-        let reports = desk.poll_once().await;
-        let mut failed = false;
-        for r in &reports {
-            match &r.error {
-                None => println!("{} {}: {} new", r.account, r.stream, r.new),
-                Some(e) => {
-                    failed = true;
-                    println!("{} {}: error: {e}", r.account, r.stream);
-                }
+fn print_reports(reports: &[crate::app::PollReport]) -> bool {
+    let mut failed = false;
+    for r in reports {
+        match &r.error {
+            None => println!("{} {}: {} new", r.account, r.stream, r.new),
+            Some(e) => {
+                failed = true;
+                println!("{} {}: error: {e}", r.account, r.stream);
             }
         }
-        for (account, why) in &desk.unconnected {
-            failed = true;
-            println!("{account}: not polled: {why}");
-        }
-        if once {
-            return Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            });
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
-        }
     }
+    failed
+}
+
+async fn poll(desk: &Arc<Desk>, once: bool) -> Result<ExitCode> {
+    for (account, why) in &desk.unconnected {
+        println!("{account}: not polled: {why}");
+    }
+    if once {
+        let failed = print_reports(&desk.poll_once().await);
+        let ok = !failed && desk.unconnected.is_empty();
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    crate::app::poller::spawn(
+        desk.clone(),
+        &tokio::runtime::Handle::current(),
+        |reports| {
+            print_reports(&reports);
+        },
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn queue(desk: &Desk, json: bool) -> Result<ExitCode> {
@@ -712,11 +719,38 @@ async fn doctor(desk: &Desk) -> Result<ExitCode> {
             }
         ),
     );
+    let statuses = desk.store.call(|s| s.poll_statuses()).await?;
+    let at = |t: Option<i64>| {
+        t.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .map_or("never".to_owned(), crate::domain::audit::format_utc)
+    };
     for c in &desk.connectors {
         line(
             true,
             format!("account {} ({}): connected", c.account(), c.platform()),
         );
+        for st in statuses.iter().filter(|s| s.account == c.account()) {
+            let failing = st.last_error_at > st.last_ok_at;
+            let budget = match (st.budget_remaining, st.budget_limit) {
+                (Some(r), Some(l)) => format!("{r}/{l} requests left"),
+                (Some(r), None) => format!("{r} requests left"),
+                _ => "no rate-limit headers seen".to_owned(),
+            };
+            line(
+                !failing,
+                format!(
+                    "  {}: last success {}, next poll {}, {budget}{}",
+                    st.stream,
+                    at(st.last_ok_at),
+                    at(st.next_at),
+                    match (&st.last_error, failing) {
+                        (Some(e), true) => format!("; failing: {e}"),
+                        (Some(e), false) => format!("; last error ({}): {e}", at(st.last_error_at)),
+                        (None, _) => String::new(),
+                    }
+                ),
+            );
+        }
     }
     for (a, why) in &desk.unconnected {
         line(false, format!("account {a}: {why}"));

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -21,7 +22,7 @@ use crate::domain::{
 use crate::paths::Paths;
 use crate::platforms::demo::{self, Demo};
 use crate::platforms::{Connector, Outgoing, PlatformError};
-use crate::store::{Store, StoreError, StoreHandle};
+use crate::store::{PollRecord, Store, StoreError, StoreHandle};
 use crate::tone::Classifier;
 
 /// Why a send did not happen (or did not finish).
@@ -71,6 +72,10 @@ pub struct PollReport {
     pub stream: String,
     pub new: usize,
     pub error: Option<String>,
+    /// Failed polls of this account in a row, this one included.
+    pub failures: u32,
+    /// When the account will be polled again.
+    pub next_at: Option<OffsetDateTime>,
 }
 
 pub struct Desk {
@@ -184,15 +189,85 @@ impl Desk {
     pub async fn poll_once(&self) -> Vec<PollReport> {
         let mut reports = Vec::new();
         for c in &self.connectors {
-            for stream in c.streams() {
-                let report = self.poll_stream(c.as_ref(), &stream).await;
-                if let Some(e) = &report.error {
-                    tracing::warn!(account = c.account(), stream, error = %e, "poll failed");
-                }
-                reports.push(report);
-            }
+            reports.extend(self.poll_account(c.as_ref(), 0).await);
         }
         reports
+    }
+
+    /// Polls every stream of one account once and records how it went (for the status bar and
+    /// `doctor`), including when the next poll is due given `failures` in a row before this one.
+    pub async fn poll_account(&self, c: &dyn Connector, failures: u32) -> Vec<PollReport> {
+        let mut reports = Vec::new();
+        for stream in c.streams() {
+            let report = self.poll_stream(c, &stream).await;
+            if let Some(e) = &report.error {
+                tracing::warn!(account = c.account(), stream, error = %e, "poll failed");
+            }
+            reports.push(report);
+        }
+        let failures = if reports.iter().any(|r| r.error.is_some()) {
+            failures + 1
+        } else {
+            0
+        };
+        let now = OffsetDateTime::now_utc();
+        let next = now + self.next_delay(c, failures);
+        let budget = c.budget();
+        let records: Vec<PollRecord> = reports
+            .iter()
+            .map(|r| PollRecord {
+                account: r.account.clone(),
+                stream: r.stream.clone(),
+                last_ok_at: r.error.is_none().then_some(now.unix_timestamp()),
+                last_error: r.error.clone(),
+                last_error_at: r.error.as_ref().map(|_| now.unix_timestamp()),
+                next_at: Some(next.unix_timestamp()),
+                budget_limit: budget.and_then(|b| b.limit).map(|n| n as i64),
+                budget_remaining: budget.and_then(|b| b.remaining).map(|n| n as i64),
+                budget_reset: budget.and_then(|b| b.reset_at).map(|t| t.unix_timestamp()),
+            })
+            .collect();
+        let saved = self
+            .store
+            .call(move |s| records.iter().try_for_each(|r| s.record_poll(r)))
+            .await;
+        if let Err(e) = saved {
+            tracing::warn!("could not record the poll status: {e}");
+        }
+        for r in &mut reports {
+            r.failures = failures;
+            r.next_at = Some(next);
+        }
+        reports
+    }
+
+    /// How long to wait before polling an account again: the configured interval, stretched so
+    /// the remaining rate budget lasts until its reset (never spending the last request), or an
+    /// exponential backoff with jitter after failures.
+    pub fn next_delay(&self, c: &dyn Connector, failures: u32) -> Duration {
+        let base = Duration::from_secs(self.config.poll.interval_secs);
+        let now = OffsetDateTime::now_utc();
+        let mut delay = base;
+        if failures > 0 {
+            let backoff = crate::platforms::http::backoff(failures + 3).max(base);
+            delay = backoff.min(Duration::from_secs(15 * 60));
+        }
+        if let Some(b) = c.budget()
+            && let (Some(remaining), Some(reset)) = (b.remaining, b.reset_at)
+            && reset > now
+        {
+            let window = Duration::from_secs((reset - now).whole_seconds().unsigned_abs() + 1);
+            // Each poll costs one request per stream; keep one request in reserve.
+            let streams = c.streams().len().max(1) as u64;
+            let polls_left = remaining.saturating_sub(1) / streams;
+            let spread = if polls_left == 0 {
+                window
+            } else {
+                window / u32::try_from(polls_left).unwrap_or(u32::MAX)
+            };
+            delay = delay.max(spread);
+        }
+        delay
     }
 
     async fn poll_stream(&self, c: &dyn Connector, stream: &str) -> PollReport {
@@ -201,6 +276,8 @@ impl Desk {
             stream: stream.to_owned(),
             new: 0,
             error: None,
+            failures: 0,
+            next_at: None,
         };
         // A bounded number of pages per poll, so one busy account cannot starve the others.
         for _ in 0..20 {
@@ -801,5 +878,74 @@ mod tests {
         );
         let e = d.set_state(m.id, MentionState::Done).await.unwrap();
         assert_eq!(e.record.action, "done");
+    }
+
+    /// A connector that only reports a rate budget.
+    struct Budgeted(crate::platforms::http::Budget, usize);
+
+    #[async_trait::async_trait]
+    impl Connector for Budgeted {
+        fn platform(&self) -> Platform {
+            Platform::X
+        }
+        fn account(&self) -> &str {
+            "care-x"
+        }
+        fn streams(&self) -> Vec<String> {
+            (0..self.1).map(|i| format!("s{i}")).collect()
+        }
+        async fn fetch(
+            &self,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<crate::platforms::FetchPage, PlatformError> {
+            Ok(crate::platforms::FetchPage::default())
+        }
+        async fn send(&self, _: &Outgoing<'_>) -> Result<crate::platforms::Sent, PlatformError> {
+            Err(PlatformError::Unsupported("send"))
+        }
+        async fn act(&self, _: ModAction, _: &Mention) -> Result<(), PlatformError> {
+            Err(PlatformError::Unsupported("act"))
+        }
+        async fn find_sent(
+            &self,
+            _: &Outgoing<'_>,
+        ) -> Result<Option<crate::platforms::Sent>, PlatformError> {
+            Ok(None)
+        }
+        fn budget(&self) -> Option<crate::platforms::http::Budget> {
+            Some(self.0)
+        }
+    }
+
+    #[test]
+    fn the_poll_interval_fits_the_rate_budget() {
+        use crate::platforms::http::Budget;
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let now = OffsetDateTime::now_utc();
+        let budget = |remaining, secs| Budget {
+            limit: Some(100),
+            remaining: Some(remaining),
+            reset_at: Some(now + time::Duration::seconds(secs)),
+        };
+        let base = Duration::from_secs(d.config.poll.interval_secs);
+        // Plenty left: the configured interval.
+        assert_eq!(d.next_delay(&Budgeted(budget(100, 900), 1), 0), base);
+        // 4 requests left for 2 streams over 15 minutes: one more poll fits (one request is kept
+        // in reserve), so it waits out the window.
+        let d1 = d.next_delay(&Budgeted(budget(4, 900), 2), 0);
+        assert!(d1 >= Duration::from_secs(900), "{d1:?}");
+        // 11 left, 1 stream, 600 s: ten polls fit, one every minute or so.
+        let d2 = d.next_delay(&Budgeted(budget(11, 600), 1), 0);
+        assert!(
+            d2 >= Duration::from_secs(60) && d2 <= Duration::from_secs(61),
+            "{d2:?}"
+        );
+        // Spent: wait for the reset.
+        assert!(d.next_delay(&Budgeted(budget(0, 300), 1), 0) >= Duration::from_secs(300));
+        // Failures back off beyond the interval, bounded at 15 minutes.
+        let f = d.next_delay(&Budgeted(budget(100, 900), 1), 3);
+        assert!(f >= base && f <= Duration::from_secs(900), "{f:?}");
     }
 }

@@ -5,6 +5,7 @@ pub mod desk;
 pub mod evaluate;
 pub mod export;
 pub mod library;
+pub mod poller;
 pub mod state;
 pub mod worker;
 

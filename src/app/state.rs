@@ -47,8 +47,6 @@ pub enum Action {
     Resize,
     /// The clock moved.
     Tick(OffsetDateTime),
-    /// Time to poll again.
-    PollDue,
 
     // Answers from the worker.
     Page {
@@ -94,7 +92,8 @@ pub enum Effect {
     Done {
         mention: MentionId,
     },
-    Poll,
+    /// Start the background pollers (once, at start); their rounds come back as `Polled`.
+    StartPolling,
     /// Settle sends a crash left between intent and result.
     Reconcile,
 }
@@ -167,10 +166,13 @@ pub struct Notice {
 /// The state of background polling.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PollStatus {
-    pub running: bool,
+    pub started: bool,
+    /// When the last round of any account ended.
     pub last: Option<OffsetDateTime>,
+    /// New mentions in that round.
     pub last_new: usize,
-    pub errors: Vec<String>,
+    /// The latest error of each `account stream` whose last poll failed.
+    pub errors: std::collections::BTreeMap<String, String>,
 }
 
 pub struct AppState {
@@ -229,8 +231,8 @@ impl AppState {
     /// The effects to run at start: the first page, settling a crash's leftovers, the first poll.
     pub fn start(&mut self) -> Vec<Effect> {
         self.loading = true;
-        self.poll.running = true;
-        vec![self.load(0), Effect::Reconcile, Effect::Poll]
+        self.poll.started = true;
+        vec![self.load(0), Effect::Reconcile, Effect::StartPolling]
     }
 
     pub fn selected_mention(&self) -> Option<&Mention> {
@@ -296,22 +298,16 @@ impl AppState {
                 Vec::new()
             }
             Action::Resize => Vec::new(),
-            Action::PollDue => {
-                if self.poll.running {
-                    self.dirty = false;
-                    return Vec::new();
-                }
-                self.poll.running = true;
-                vec![Effect::Poll]
-            }
             Action::Polled(reports) => {
-                self.poll.running = false;
                 self.poll.last = Some(self.now);
                 self.poll.last_new = reports.iter().map(|r| r.new).sum();
-                self.poll.errors = reports
-                    .iter()
-                    .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.account)))
-                    .collect();
+                for r in &reports {
+                    let key = format!("{} {}", r.account, r.stream);
+                    match &r.error {
+                        Some(e) => self.poll.errors.insert(key, e.clone()),
+                        None => self.poll.errors.remove(&key),
+                    };
+                }
                 if self.poll.last_new > 0 || !self.loaded {
                     self.reload()
                 } else {

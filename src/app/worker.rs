@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use tokio::runtime::Handle;
 
 use super::desk::Desk;
+use super::poller;
 use super::state::{Action, Effect, WINDOW};
 use crate::domain::MentionState;
 
@@ -27,6 +28,16 @@ impl Worker {
     pub fn run(&self, effect: Effect) {
         let desk = self.desk.clone();
         let tx = self.tx.clone();
+        if effect == Effect::StartPolling {
+            // Each round of each account comes back as its own action.
+            let tx = std::sync::Mutex::new(tx);
+            poller::spawn(desk, &self.rt, move |reports| {
+                if let Ok(tx) = tx.lock() {
+                    let _ = tx.send(Action::Polled(reports));
+                }
+            });
+            return;
+        }
         self.rt.spawn(async move {
             if let Some(action) = perform(&desk, effect).await {
                 // The console may have quit; then nobody needs the answer.
@@ -106,7 +117,7 @@ async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
         }),
-        Effect::Poll => Some(Action::Polled(desk.poll_once().await)),
+        Effect::StartPolling => None,
         Effect::Reconcile => match desk.reconcile().await {
             Ok(settled) if settled.is_empty() => None,
             Ok(settled) => Some(Action::Acted {

@@ -154,6 +154,20 @@ pub struct OutboxRow {
     pub remote_id: Option<String>,
 }
 
+/// What the poller of one account's stream last did. Times are unix seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollRecord {
+    pub account: String,
+    pub stream: String,
+    pub last_ok_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub next_at: Option<i64>,
+    pub budget_limit: Option<i64>,
+    pub budget_remaining: Option<i64>,
+    pub budget_reset: Option<i64>,
+}
+
 pub struct Store {
     conn: Connection,
 }
@@ -638,6 +652,60 @@ impl Store {
             .optional()?)
     }
 
+    /// Records the outcome of one poll of a stream. A success keeps the last error (with its
+    /// time) so `doctor` can still say what went wrong before; fields given as `None` are kept.
+    pub fn record_poll(&mut self, r: &PollRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO poll_status (account, stream, last_ok_at, last_error, last_error_at,
+                     next_at, budget_limit, budget_remaining, budget_reset)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (account, stream) DO UPDATE SET
+                     last_ok_at = coalesce(excluded.last_ok_at, last_ok_at),
+                     last_error = coalesce(excluded.last_error, last_error),
+                     last_error_at = coalesce(excluded.last_error_at, last_error_at),
+                     next_at = coalesce(excluded.next_at, next_at),
+                     budget_limit = coalesce(excluded.budget_limit, budget_limit),
+                     budget_remaining = coalesce(excluded.budget_remaining, budget_remaining),
+                     budget_reset = coalesce(excluded.budget_reset, budget_reset)",
+                params![
+                    r.account,
+                    r.stream,
+                    r.last_ok_at,
+                    r.last_error,
+                    r.last_error_at,
+                    r.next_at,
+                    r.budget_limit,
+                    r.budget_remaining,
+                    r.budget_reset
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn poll_statuses(&self) -> Result<Vec<PollRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT account, stream, last_ok_at, last_error, last_error_at, next_at, budget_limit,
+                 budget_remaining, budget_reset
+             FROM poll_status ORDER BY account, stream",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PollRecord {
+                account: r.get(0)?,
+                stream: r.get(1)?,
+                last_ok_at: r.get(2)?,
+                last_error: r.get(3)?,
+                last_error_at: r.get(4)?,
+                next_at: r.get(5)?,
+                budget_limit: r.get(6)?,
+                budget_remaining: r.get(7)?,
+                budget_reset: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// A quick integrity check for `doctor`.
     pub fn integrity(&self) -> Result<String> {
         Ok(self
@@ -1014,5 +1082,39 @@ mod tests {
         s.set_crisis(None, AuditRecord::new(NOW, "op", "crisis_off"))
             .unwrap();
         assert_eq!(s.crisis().unwrap(), None);
+    }
+
+    #[test]
+    fn poll_status_keeps_the_last_error_after_a_success() {
+        let mut s = Store::open_in_memory().unwrap();
+        let failed = PollRecord {
+            account: "care-x".into(),
+            stream: "mentions".into(),
+            last_error: Some("429".into()),
+            last_error_at: Some(10),
+            budget_remaining: Some(0),
+            ..PollRecord::default()
+        };
+        s.record_poll(&failed).unwrap();
+        let ok = PollRecord {
+            last_ok_at: Some(20),
+            next_at: Some(80),
+            budget_remaining: Some(14),
+            ..PollRecord {
+                account: "care-x".into(),
+                stream: "mentions".into(),
+                ..PollRecord::default()
+            }
+        };
+        s.record_poll(&ok).unwrap();
+        let all = s.poll_statuses().unwrap();
+        assert_eq!(all.len(), 1);
+        let r = &all[0];
+        assert_eq!(
+            (r.last_ok_at, r.last_error_at, r.next_at),
+            (Some(20), Some(10), Some(80))
+        );
+        assert_eq!(r.budget_remaining, Some(14));
+        assert_eq!(r.last_error.as_deref(), Some("429"));
     }
 }

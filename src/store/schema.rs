@@ -112,8 +112,24 @@ CREATE TABLE settings (
 );
 "#;
 
+/// What each account's poller last did, for the status bar and `doctor` (another process may ask).
+const V2: &str = r#"
+CREATE TABLE poll_status (
+    account          TEXT NOT NULL,
+    stream           TEXT NOT NULL,
+    last_ok_at       INTEGER,
+    last_error       TEXT,
+    last_error_at    INTEGER,
+    next_at          INTEGER,
+    budget_limit     INTEGER,
+    budget_remaining INTEGER,
+    budget_reset     INTEGER,
+    PRIMARY KEY (account, stream)
+);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 #[cfg(test)]

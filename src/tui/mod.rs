@@ -35,13 +35,12 @@ pub fn run(desk: Arc<Desk>, rt: &tokio::runtime::Runtime) -> Result<()> {
     let theme = Theme {
         color: colors_wanted(desk.config.ui.color),
     };
-    let poll_every = Duration::from_secs(desk.config.poll.interval_secs);
 
     // ratatui::try_init enters raw mode and the alternate screen and installs a panic hook that
     // restores the terminal before the panic is reported.
     let mut terminal =
         ratatui::try_init().context("cannot set up the terminal (is this a TTY?)")?;
-    let result = event_loop(&mut terminal, desk, rt, &keys, theme, poll_every);
+    let result = event_loop(&mut terminal, desk, rt, &keys, theme);
     ratatui::restore();
     result
 }
@@ -57,7 +56,6 @@ fn event_loop(
     rt: &tokio::runtime::Runtime,
     keys: &KeyMap,
     theme: Theme,
-    poll_every: Duration,
 ) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let (atx, arx) = mpsc::channel::<Action>();
@@ -110,7 +108,6 @@ fn event_loop(
     }
 
     let tick = Duration::from_secs(5);
-    let mut next_poll = Instant::now() + poll_every;
     let mut last_tick = Instant::now();
     while !state.quit {
         let action = match rx.recv_timeout(tick) {
@@ -126,10 +123,6 @@ fn event_loop(
         if last_tick.elapsed() >= tick {
             last_tick = Instant::now();
             actions.push(Action::Tick(OffsetDateTime::now_utc()));
-        }
-        if Instant::now() >= next_poll {
-            next_poll = Instant::now() + poll_every;
-            actions.push(Action::PollDue);
         }
         for a in actions {
             for e in state.update(a) {

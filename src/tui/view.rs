@@ -259,22 +259,20 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             theme.alert(),
         ));
     }
-    let poll = if s.poll.running {
-        " polling…".to_owned()
-    } else if let Some(at) = s.poll.last {
-        format!(
+    let poll = match s.poll.last {
+        Some(at) => format!(
             " polled {:02}:{:02} +{}",
             at.hour(),
             at.minute(),
             s.poll.last_new
-        )
-    } else {
-        " not polled yet".to_owned()
+        ),
+        None if s.poll.started => " polling…".to_owned(),
+        None => " not polling".to_owned(),
     };
     spans.push(Span::raw(poll));
     if !s.poll.errors.is_empty() {
         spans.push(Span::styled(
-            format!(" ({} poll errors)", s.poll.errors.len()),
+            format!(" ({} poll errors: tonedesk doctor)", s.poll.errors.len()),
             theme.overdue(),
         ));
     }
