@@ -341,8 +341,13 @@ async fn poll(desk: &Arc<Desk>, once: bool) -> Result<ExitCode> {
     crate::app::poller::spawn(
         desk.clone(),
         &tokio::runtime::Handle::current(),
-        |reports| {
-            print_reports(&reports);
+        |round| match round {
+            crate::app::poller::Round::Paging(r) => {
+                println!("{} {}: backfilling, {} so far", r.account, r.stream, r.new)
+            }
+            crate::app::poller::Round::Done(reports) => {
+                print_reports(&reports);
+            }
         },
     );
     tokio::signal::ctrl_c().await?;

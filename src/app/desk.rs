@@ -65,6 +65,9 @@ pub struct SendReport {
     pub result_seq: i64,
 }
 
+/// Hears a stream's running report while it is still paging (a first-run backfill).
+pub type Progress<'a> = dyn Fn(&PollReport) + Send + Sync + 'a;
+
 /// What one poll of one stream did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollReport {
@@ -189,17 +192,22 @@ impl Desk {
     pub async fn poll_once(&self) -> Vec<PollReport> {
         let mut reports = Vec::new();
         for c in &self.connectors {
-            reports.extend(self.poll_account(c.as_ref(), 0).await);
+            reports.extend(self.poll_account(c.as_ref(), 0, &|_| {}).await);
         }
         reports
     }
 
     /// Polls every stream of one account once and records how it went (for the status bar and
     /// `doctor`), including when the next poll is due given `failures` in a row before this one.
-    pub async fn poll_account(&self, c: &dyn Connector, failures: u32) -> Vec<PollReport> {
+    pub async fn poll_account(
+        &self,
+        c: &dyn Connector,
+        failures: u32,
+        progress: &Progress<'_>,
+    ) -> Vec<PollReport> {
         let mut reports = Vec::new();
         for stream in c.streams() {
-            let report = self.poll_stream(c, &stream).await;
+            let report = self.poll_stream(c, &stream, progress).await;
             if let Some(e) = &report.error {
                 tracing::warn!(account = c.account(), stream, error = %e, "poll failed");
             }
@@ -270,7 +278,12 @@ impl Desk {
         delay
     }
 
-    async fn poll_stream(&self, c: &dyn Connector, stream: &str) -> PollReport {
+    async fn poll_stream(
+        &self,
+        c: &dyn Connector,
+        stream: &str,
+        progress: &Progress<'_>,
+    ) -> PollReport {
         let mut report = PollReport {
             account: c.account().to_owned(),
             stream: stream.to_owned(),
@@ -326,6 +339,8 @@ impl Desk {
             if !page.more {
                 break;
             }
+            // More pages wait (a first-run backfill): say how far it got.
+            progress(&report);
         }
         report
     }
@@ -918,8 +933,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_poll_interval_fits_the_rate_budget() {
+    #[tokio::test]
+    async fn the_poll_interval_fits_the_rate_budget() {
         use crate::platforms::http::Budget;
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
@@ -932,6 +947,10 @@ mod tests {
         let base = Duration::from_secs(d.config.poll.interval_secs);
         // Plenty left: the configured interval.
         assert_eq!(d.next_delay(&Budgeted(budget(100, 900), 1), 0), base);
+        let reports = d
+            .poll_account(&Budgeted(budget(100, 900), 2), 0, &|_| {})
+            .await;
+        assert_eq!(reports.len(), 2);
         // 4 requests left for 2 streams over 15 minutes: one more poll fits (one request is kept
         // in reserve), so it waits out the window.
         let d1 = d.next_delay(&Budgeted(budget(4, 900), 2), 0);

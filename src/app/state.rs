@@ -64,6 +64,8 @@ pub enum Action {
         result: Result<(), String>,
     },
     Polled(Vec<PollReport>),
+    /// A stream is still paging through a first-run backfill.
+    Backfilling(PollReport),
 }
 
 /// Work for the worker; its answers come back as [`Action`]s.
@@ -173,6 +175,8 @@ pub struct PollStatus {
     pub last_new: usize,
     /// The latest error of each `account stream` whose last poll failed.
     pub errors: std::collections::BTreeMap<String, String>,
+    /// Streams in a first-run backfill, with the mentions stored so far.
+    pub backfill: std::collections::BTreeMap<String, usize>,
 }
 
 pub struct AppState {
@@ -303,6 +307,7 @@ impl AppState {
                 self.poll.last_new = reports.iter().map(|r| r.new).sum();
                 for r in &reports {
                     let key = format!("{} {}", r.account, r.stream);
+                    self.poll.backfill.remove(&key);
                     match &r.error {
                         Some(e) => self.poll.errors.insert(key, e.clone()),
                         None => self.poll.errors.remove(&key),
@@ -313,6 +318,13 @@ impl AppState {
                 } else {
                     Vec::new()
                 }
+            }
+            Action::Backfilling(r) => {
+                self.poll
+                    .backfill
+                    .insert(format!("{} {}", r.account, r.stream), r.new);
+                // Show what has arrived so far.
+                self.reload()
             }
             Action::Page {
                 query,
@@ -890,5 +902,34 @@ mod tests {
         assert_eq!(s.mode, Mode::Normal);
         s.update(Action::Quit);
         assert!(s.quit);
+    }
+
+    #[test]
+    fn polling_rounds_track_backfill_and_errors() {
+        let mut s = loaded(1);
+        let report = |new, error: Option<&str>| PollReport {
+            account: "care-x".into(),
+            stream: "mentions".into(),
+            new,
+            error: error.map(str::to_owned),
+            failures: u32::from(error.is_some()),
+            next_at: None,
+        };
+        let fx = s.update(Action::Backfilling(report(100, None)));
+        assert!(matches!(fx[..], [Effect::LoadPage { .. }]));
+        s.loading = false;
+        assert_eq!(s.poll.backfill.get("care-x mentions"), Some(&100));
+        s.update(Action::Polled(vec![report(0, Some("429"))]));
+        assert!(s.poll.backfill.is_empty());
+        assert_eq!(
+            s.poll.errors.get("care-x mentions").map(String::as_str),
+            Some("429")
+        );
+        let fx = s.update(Action::Polled(vec![report(3, None)]));
+        assert!(s.poll.errors.is_empty());
+        assert!(
+            matches!(fx[..], [Effect::LoadPage { .. }]),
+            "new mentions reload the page"
+        );
     }
 }

@@ -31,9 +31,13 @@ impl Worker {
         if effect == Effect::StartPolling {
             // Each round of each account comes back as its own action.
             let tx = std::sync::Mutex::new(tx);
-            poller::spawn(desk, &self.rt, move |reports| {
+            poller::spawn(desk, &self.rt, move |round| {
+                let action = match round {
+                    poller::Round::Paging(r) => Action::Backfilling(r),
+                    poller::Round::Done(reports) => Action::Polled(reports),
+                };
                 if let Ok(tx) = tx.lock() {
-                    let _ = tx.send(Action::Polled(reports));
+                    let _ = tx.send(action);
                 }
             });
             return;

@@ -270,6 +270,14 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
         None => " not polling".to_owned(),
     };
     spans.push(Span::raw(poll));
+    if !s.poll.backfill.is_empty() {
+        let total: usize = s.poll.backfill.values().sum();
+        let streams: Vec<&str> = s.poll.backfill.keys().map(String::as_str).collect();
+        spans.push(Span::styled(
+            format!(" backfilling {} (+{total} so far)", streams.join(", ")),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+    }
     if !s.poll.errors.is_empty() {
         spans.push(Span::styled(
             format!(" ({} poll errors: tonedesk doctor)", s.poll.errors.len()),
