@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::playbook::ModAction;
 use crate::domain::reply::{Fill, SendContext, check_send, render};
-use crate::domain::text::measure;
+use crate::domain::text::{addressed, measure};
 use crate::domain::{
     Channel, Flag, Flags, Mention, MentionId, MentionState, Platform, Refusal, Tags,
 };
@@ -377,7 +377,8 @@ impl Desk {
             case: case_number(m.id),
             contacts: self.config.contacts(),
         };
-        let rendered = render(&reply, &m.author, &fill, vars);
+        let rendered = render(&reply, &m.author, &fill, vars)
+            .map(|text| addressed(m.platform, &m.author.handle, &text));
         let ctx = SendContext {
             today: OffsetDateTime::now_utc().date(),
             crisis: crisis.as_deref(),

@@ -46,6 +46,24 @@ pub fn measure(platform: Platform, text: &str) -> usize {
     }
 }
 
+/// The text as it must be posted on `platform` to reach `handle`: Mastodon delivers a reply or a
+/// direct message only to the accounts its text mentions, so the author's `@handle` goes first
+/// when the approved text does not already name them. Other platforms thread by reference.
+pub fn addressed(platform: Platform, handle: &str, text: &str) -> String {
+    let at = format!("@{handle}");
+    let named = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ':' | ';' | '(' | ')'))
+        .any(|w| {
+            w.trim_end_matches(['.', '!', '?'])
+                .eq_ignore_ascii_case(&at)
+        });
+    if platform == Platform::Mastodon && !named {
+        format!("{at} {text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// X's weighted count: most Latin-script characters weigh 1, everything else (CJK, emoji) 2.
 fn x_grapheme_weight(g: &str) -> usize {
     if g.chars().any(is_emoji) {
@@ -130,6 +148,24 @@ mod tests {
         // A family emoji joined with ZWJ is one grapheme and weighs 2.
         assert_eq!(measure(Platform::X, "👨‍👩‍👧"), 2);
         assert_eq!(measure(Platform::X, "café"), 4);
+    }
+
+    #[test]
+    fn mastodon_replies_address_the_author() {
+        assert_eq!(
+            addressed(Platform::Mastodon, "ana@med.social", "Thanks!"),
+            "@ana@med.social Thanks!"
+        );
+        assert_eq!(
+            addressed(
+                Platform::Mastodon,
+                "ana@med.social",
+                "Thanks @ana@med.social!"
+            ),
+            "Thanks @ana@med.social!"
+        );
+        assert_eq!(addressed(Platform::X, "ana", "Thanks!"), "Thanks!");
+        assert_eq!(addressed(Platform::Bluesky, "ana.bsky.social", "Hi"), "Hi");
     }
 
     #[test]
