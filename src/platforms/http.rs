@@ -269,15 +269,29 @@ pub fn status_error(status: StatusCode, body: &str) -> PlatformError {
     }
 }
 
-/// The human message in an error body: `error`, `detail`, `message` or `title`, whichever the
-/// platform uses, cut to a sane length and stripped of control characters.
+/// The human message in an error body, cut to a sane length and stripped of control characters.
+/// A machine error name (`error` in XRPC and OAuth bodies) is kept in front of the text
+/// (`ExpiredToken: Token has expired`) so connectors can tell errors apart.
 fn server_message(body: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let text = ["detail", "error_description", "message", "error", "title"]
+    let field = |k: &str| v.get(k).and_then(|m| m.as_str()).filter(|m| !m.is_empty());
+    let name = field("error");
+    let text = ["detail", "error_description", "message", "title"]
         .iter()
-        .find_map(|k| v.get(*k).and_then(|m| m.as_str()))?;
-    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    Some(clean)
+        .find_map(|k| field(k));
+    let joined = match (name, text) {
+        (Some(n), Some(t)) if n != t => format!("{n}: {t}"),
+        (Some(n), _) => n.to_owned(),
+        (None, Some(t)) => t.to_owned(),
+        (None, None) => return None,
+    };
+    Some(
+        joined
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect(),
+    )
 }
 
 /// Reads a successful response as JSON of type `T`, with a clear error when it is not.
@@ -375,5 +389,13 @@ mod tests {
             "the server answered 422: Unprocessable Entity"
         );
         assert_eq!(retry_after(&headers(&[("retry-after", "7")]), NOW), 7);
+        let e = status_error(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"ExpiredToken","message":"Token has expired"}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "the server answered 400: ExpiredToken: Token has expired"
+        );
     }
 }
