@@ -370,7 +370,7 @@ impl Desk {
                 ))
             })
             .await?;
-        let channel = channel.unwrap_or_else(|| reply.default_channel(m.tags.flags));
+        let channel = channel.unwrap_or_else(|| reply.default_channel(&m));
         let fill = Fill {
             agent_initials: self.config.initials(),
             signoff: self.config.signoff(),

@@ -263,12 +263,13 @@ impl Reply {
         score
     }
 
-    /// The channel to use when the operator did not pick one.
-    pub fn default_channel(&self, flags: Flags) -> Channel {
+    /// The channel to use when the operator did not pick one: private for AE and HCP mentions
+    /// and for mentions that arrived as direct messages.
+    pub fn default_channel(&self, m: &Mention) -> Channel {
         match self.channel {
             ChannelRule::Private => Channel::Private,
             ChannelRule::Public => Channel::Public,
-            ChannelRule::Either if flags.private_only() => Channel::Private,
+            ChannelRule::Either if m.private || m.tags.flags.private_only() => Channel::Private,
             ChannelRule::Either => Channel::Public,
         }
     }
@@ -310,7 +311,7 @@ pub enum Refusal {
         unit: &'static str,
     },
     #[error(
-        "rule 'private-only': this mention is flagged {flags} and may only be answered in the private channel"
+        "rule 'private-only': this mention is {flags} and may only be answered in the private channel"
     )]
     PrivateOnlyMention { flags: String },
     #[error(
@@ -491,6 +492,11 @@ pub fn check_send(
             platform: mention.platform,
         });
     }
+    if channel == Channel::Public && mention.private {
+        return Err(Refusal::PrivateOnlyMention {
+            flags: "a direct message".into(),
+        });
+    }
     if channel == Channel::Public && mention.tags.flags.private_only() {
         let flags: Vec<&str> = mention
             .tags
@@ -500,7 +506,7 @@ pub fn check_send(
             .map(Flag::as_str)
             .collect();
         return Err(Refusal::PrivateOnlyMention {
-            flags: flags.join("+"),
+            flags: format!("flagged {}", flags.join("+")),
         });
     }
     if !reply.channel.allows(channel) {
@@ -726,8 +732,16 @@ pub(crate) mod tests {
         assert!(
             thanks.fit(Tone::Positive, Flags::empty()) > ae.fit(Tone::Positive, Flags::empty())
         );
-        assert_eq!(ae.default_channel(flags), Channel::Private);
-        assert_eq!(thanks.default_channel(flags), Channel::Private);
-        assert_eq!(thanks.default_channel(Flags::empty()), Channel::Public);
+        let mut dm = mention(&[]);
+        assert_eq!(ae.default_channel(&mention(&[Flag::Ae])), Channel::Private);
+        assert_eq!(
+            thanks.default_channel(&mention(&[Flag::Hcp])),
+            Channel::Private
+        );
+        assert_eq!(thanks.default_channel(&dm), Channel::Public);
+        dm.private = true;
+        assert_eq!(thanks.default_channel(&dm), Channel::Private);
+        let e = check_send(&thanks, &dm, Channel::Public, "x", &ctx()).unwrap_err();
+        assert!(e.to_string().contains("direct message"), "{e}");
     }
 }
