@@ -33,7 +33,7 @@ use tokio::sync::Mutex;
 
 use super::credentials::Secret;
 use super::http::{self, Http, Retry};
-use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent};
+use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent, Stream};
 use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel, IncomingMention, Mention, Platform};
 
@@ -251,12 +251,6 @@ struct Entry {
 struct RawPage {
     items: Vec<Value>,
     next: Option<String>,
-}
-
-#[derive(Clone, Copy)]
-enum Feed<'a> {
-    Mentions,
-    Search(&'a str),
 }
 
 /// Steps the walk of [`Cursor`] over one page: returns the mentions, the next cursor and `more`.
@@ -873,12 +867,12 @@ impl Bluesky {
 
     async fn list(
         &self,
-        feed: Feed<'_>,
+        feed: Stream<'_>,
         page: Option<&str>,
         seen: Option<&Mark>,
     ) -> Result<RawPage, PlatformError> {
         match feed {
-            Feed::Mentions => {
+            Stream::Mentions => {
                 let mut query = vec![("limit", PAGE_LIMIT)];
                 query.extend(MENTION_REASONS.iter().map(|r| ("reasons", *r)));
                 if let Some(p) = page {
@@ -893,7 +887,7 @@ impl Bluesky {
                     next: out.cursor,
                 })
             }
-            Feed::Search(q) => {
+            Stream::Watch(q) => {
                 let mut query = vec![("q", q), ("sort", "latest"), ("limit", PAGE_LIMIT)];
                 if let Some(seen) = seen {
                     query.push(("since", seen.at.as_str()));
@@ -923,24 +917,11 @@ impl Connector for Bluesky {
     }
 
     fn streams(&self) -> Vec<String> {
-        let mut streams = vec!["mentions".to_owned()];
-        streams.extend(self.watch.iter().map(|w| format!("watch:{w}")));
-        streams
+        Stream::names(&self.watch)
     }
 
     async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<FetchPage, PlatformError> {
-        let feed = match stream {
-            "mentions" => Feed::Mentions,
-            s => match s.strip_prefix("watch:").map(str::trim) {
-                Some(k) if !k.is_empty() => Feed::Search(k),
-                _ => {
-                    return Err(PlatformError::Local(format!(
-                        "unknown stream '{stream}' for Bluesky account '{}'",
-                        self.account
-                    )));
-                }
-            },
-        };
+        let feed = Stream::parse(stream, &self.account)?;
         let mut skipped = Vec::new();
         let stored: Option<Cursor> = cursor.and_then(|text| serde_json::from_str(text).ok());
         if cursor.is_some() && stored.is_none() {
@@ -969,12 +950,12 @@ impl Connector for Bluesky {
             Err(e) => return Err(e),
         };
         let entries: Vec<Result<Entry, String>> = match feed {
-            Feed::Mentions => raw
+            Stream::Mentions => raw
                 .items
                 .into_iter()
                 .map(|v| notification_entry(&self.account, v))
                 .collect(),
-            Feed::Search(_) => {
+            Stream::Watch(_) => {
                 let own = self.session().await?.did;
                 raw.items
                     .into_iter()

@@ -46,7 +46,7 @@ use tokio::sync::OnceCell;
 
 use super::credentials::Secret;
 use super::http::{self, Http, Retry};
-use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent};
+use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent, Stream};
 use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel, IncomingMention, Mention, Platform};
 
@@ -660,22 +660,14 @@ impl Connector for Mastodon {
     }
 
     fn streams(&self) -> Vec<String> {
-        std::iter::once("mentions".to_owned())
-            .chain(self.watch.iter().map(|w| format!("watch:{w}")))
-            .collect()
+        Stream::names(&self.watch)
     }
 
     async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<FetchPage, PlatformError> {
         let cursor = cursor.filter(|c| !c.trim().is_empty());
-        if stream == "mentions" {
-            self.fetch_mentions(cursor).await
-        } else if let Some(keyword) = stream.strip_prefix("watch:") {
-            self.fetch_watch(keyword, cursor).await
-        } else {
-            Err(PlatformError::Local(format!(
-                "account '{}': unknown stream '{stream}'",
-                self.account
-            )))
+        match Stream::parse(stream, &self.account)? {
+            Stream::Mentions => self.fetch_mentions(cursor).await,
+            Stream::Watch(keyword) => self.fetch_watch(keyword, cursor).await,
         }
     }
 

@@ -15,6 +15,36 @@ use async_trait::async_trait;
 use crate::domain::playbook::ModAction;
 use crate::domain::{Channel, IncomingMention, Mention, Platform};
 
+/// What a connector polls: the account's mentions, and one search per watched keyword. Each
+/// stream has its own cursor, stored under its name (`mentions`, `watch:KEYWORD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream<'a> {
+    Mentions,
+    Watch(&'a str),
+}
+
+impl<'a> Stream<'a> {
+    /// The names of an account's streams.
+    pub fn names(watch: &[String]) -> Vec<String> {
+        std::iter::once("mentions".to_owned())
+            .chain(watch.iter().map(|w| format!("watch:{w}")))
+            .collect()
+    }
+
+    /// Reads a stream name; an unknown one is a local error naming the account.
+    pub fn parse(name: &'a str, account: &str) -> Result<Stream<'a>, PlatformError> {
+        match name {
+            "mentions" => Ok(Stream::Mentions),
+            _ => match name.strip_prefix("watch:").map(str::trim) {
+                Some(k) if !k.is_empty() => Ok(Stream::Watch(k)),
+                _ => Err(PlatformError::Local(format!(
+                    "account '{account}': unknown stream '{name}' (expected mentions or watch:KEYWORD)"
+                ))),
+            },
+        }
+    }
+}
+
 /// One page of mentions and the cursor that follows it.
 #[derive(Debug, Clone, Default)]
 pub struct FetchPage {
@@ -140,5 +170,20 @@ pub trait Connector: Send + Sync {
     /// What the server last said about the request budget (none for the demo).
     fn budget(&self) -> Option<http::Budget> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_round_trip() {
+        let names = Stream::names(&["Zyntriva".into()]);
+        assert_eq!(names, ["mentions", "watch:Zyntriva"]);
+        assert_eq!(Stream::parse(&names[1], "a"), Ok(Stream::Watch("Zyntriva")));
+        assert_eq!(Stream::parse("mentions", "a"), Ok(Stream::Mentions));
+        let e = Stream::parse("watch:", "care-x").unwrap_err();
+        assert!(e.to_string().contains("care-x"), "{e}");
     }
 }

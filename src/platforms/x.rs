@@ -58,7 +58,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::credentials::Secret;
 use super::http::{self, Budget, Http, Retry};
-use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent};
+use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent, Stream};
 use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel, IncomingMention, Mention, Platform};
 
@@ -692,12 +692,6 @@ impl X {
     }
 }
 
-/// The streams this connector polls.
-enum Stream<'a> {
-    Mentions,
-    Watch(&'a str),
-}
-
 #[async_trait]
 impl Connector for X {
     fn platform(&self) -> Platform {
@@ -709,23 +703,11 @@ impl Connector for X {
     }
 
     fn streams(&self) -> Vec<String> {
-        let mut streams = vec!["mentions".to_owned()];
-        streams.extend(self.watch.iter().map(|w| format!("watch:{w}")));
-        streams
+        Stream::names(&self.watch)
     }
 
     async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<FetchPage, PlatformError> {
-        let kind = match stream {
-            "mentions" => Stream::Mentions,
-            s => match s.strip_prefix("watch:").map(str::trim) {
-                Some(k) if !k.is_empty() => Stream::Watch(k),
-                _ => {
-                    return Err(PlatformError::Local(format!(
-                        "unknown X stream '{stream}' (expected mentions or watch:KEYWORD)"
-                    )));
-                }
-            },
-        };
+        let kind = Stream::parse(stream, &self.account)?;
         let given = Cursor::read(cursor);
         let mut cur = given.clone();
         let page = loop {
