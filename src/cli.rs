@@ -16,6 +16,7 @@ use crate::app::evaluate::{Scores, label_index};
 use crate::app::export;
 use crate::config::Config;
 use crate::domain::audit::verify_chain;
+use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel};
 use crate::paths::Paths;
 use crate::tone::Classifier;
@@ -71,6 +72,13 @@ pub enum Command {
         /// Really send; without it, print the preview and exit.
         #[arg(long)]
         yes: bool,
+    },
+    /// Take a playbook action on a mention's platform (audited).
+    Act {
+        /// The mention's `id` from `queue --json`.
+        mention: i64,
+        #[arg(value_enum)]
+        action: ActArg,
     },
     /// The approved reply library.
     Library {
@@ -164,6 +172,27 @@ pub enum CrisisCommand {
 pub enum ChannelArg {
     Public,
     Private,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ActArg {
+    Like,
+    Hide,
+    Block,
+    Mute,
+    Report,
+}
+
+impl From<ActArg> for ModAction {
+    fn from(a: ActArg) -> Self {
+        match a {
+            ActArg::Like => ModAction::Like,
+            ActArg::Hide => ModAction::Hide,
+            ActArg::Block => ModAction::Block,
+            ActArg::Mute => ModAction::Mute,
+            ActArg::Report => ModAction::Report,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -297,6 +326,7 @@ async fn command(desk: Arc<Desk>, cmd: Command) -> Result<ExitCode> {
             seed_demo(desk).await;
             reply(desk, mention, &template, channel, &vars, yes).await
         }
+        Command::Act { mention, action } => act(desk, mention, action.into()).await,
         Command::Library { command } => library(desk, command).await,
         Command::Audit { command } => audit(desk, command).await,
         Command::Ae {
@@ -482,6 +512,34 @@ fn refusal(e: SendError) -> Result<ExitCode> {
             eprintln!("not sent: {other}");
             Ok(ExitCode::from(REFUSED))
         }
+    }
+}
+
+async fn act(desk: &Desk, mention: i64, action: ModAction) -> Result<ExitCode> {
+    let entry = match desk.act(mention, action).await {
+        Ok(e) => e,
+        Err(SendError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            eprintln!("not done: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let outcome = entry.record.outcome.as_deref().unwrap_or("");
+    if outcome == "ok" {
+        println!(
+            "{}: done on mention {mention} (audit entry {})",
+            action.as_str(),
+            entry.seq
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{}: {outcome}: {} (audit entry {})",
+            action.as_str(),
+            entry.record.detail.unwrap_or_default(),
+            entry.seq
+        );
+        Ok(ExitCode::FAILURE)
     }
 }
 

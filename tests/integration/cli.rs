@@ -439,6 +439,14 @@ fn ae_export_doctor_completions_and_man() {
     assert!(ok(&h, &["completions", "bash"]).contains("tonedesk"));
     assert!(ok(&h, &["man"]).contains(".TH tonedesk"));
     assert!(ok(&h, &["crisis", "status"]).contains("off"));
+
+    // Playbook actions from the command line reach the demo sink and the audit log.
+    let id = crate::first_with(&queue(&h), false).to_string();
+    assert!(ok(&h, &["act", &id, "like"]).starts_with("like: done"));
+    let sink = fs::read_to_string(h.join("demo-sink.jsonl")).unwrap();
+    assert!(sink.contains("\"kind\":\"like\""), "{sink}");
+    let audit = ok(&h, &["audit", "export", "--format", "jsonl"]);
+    assert!(audit.contains("\"action\":\"like\""), "{audit}");
 }
 
 #[test]
