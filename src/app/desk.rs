@@ -728,13 +728,30 @@ fn flag_list(f: Flags) -> String {
     f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
 }
 
-/// A key that is unique per send attempt and stable across retries of the same attempt.
+/// A key that is unique per send attempt and stable across retries of the same attempt, in the
+/// form of an AT Protocol TID (13 characters of sortable base32: microseconds since the epoch and
+/// a 10-bit clock id), which every platform accepts: Bluesky requires a TID as the record key of
+/// a post, and Mastodon takes any string as an `Idempotency-Key`.
 fn idempotency_key(mention: MentionId, template: &str) -> String {
-    let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let now = OffsetDateTime::now_utc();
+    let micros = (now.unix_timestamp_nanos() / 1_000) as u64 & ((1 << 53) - 1);
     let mut h = Sha256::new();
-    h.update(format!("{mention}:{template}:{now}:{}", std::process::id()));
-    let digest = hex::encode(h.finalize());
-    format!("td-{mention}-{}", &digest[..16])
+    h.update(format!(
+        "{mention}:{template}:{}:{}",
+        now.unix_timestamp_nanos(),
+        std::process::id()
+    ));
+    let digest = h.finalize();
+    let clock = u64::from(u16::from_be_bytes([digest[0], digest[1]]) & 0x3ff);
+    tid((micros << 10) | clock)
+}
+
+fn tid(value: u64) -> String {
+    const ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
+    (0..13)
+        .rev()
+        .map(|i| ALPHABET[((value >> (i * 5)) & 31) as usize] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -967,5 +984,17 @@ mod tests {
         // Failures back off beyond the interval, bounded at 15 minutes.
         let f = d.next_delay(&Budgeted(budget(100, 900), 1), 3);
         assert!(f >= base && f <= Duration::from_secs(900), "{f:?}");
+    }
+
+    #[test]
+    fn idempotency_keys_are_tids() {
+        let a = idempotency_key(1, "thanks");
+        let b = idempotency_key(1, "thanks");
+        assert_ne!(a, b, "every attempt has its own key");
+        let shape = regex::Regex::new("^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+            .unwrap();
+        assert!(shape.is_match(&a), "{a}");
+        assert_eq!(tid(0), "2222222222222");
+        assert!(tid(1 << 40) > tid(1 << 39), "TIDs sort by time");
     }
 }
