@@ -278,9 +278,14 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             Style::new().add_modifier(Modifier::BOLD),
         ));
     }
-    if !s.poll.errors.is_empty() {
+    // The first failing stream in plain words; `tonedesk doctor` lists them all.
+    if let Some((stream, error)) = s.poll.errors.iter().next() {
+        let more = match s.poll.errors.len() {
+            1 => String::new(),
+            n => format!(" (+{} more: tonedesk doctor)", n - 1),
+        };
         spans.push(Span::styled(
-            format!(" ({} poll errors: tonedesk doctor)", s.poll.errors.len()),
+            format!(" {stream}: {}{more}", one_line(error)),
             theme.overdue(),
         ));
     }

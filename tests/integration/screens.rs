@@ -181,3 +181,27 @@ fn hostile_text_is_drawn_inert() {
     }
     assert!(found);
 }
+
+#[test]
+fn a_failing_account_is_named_in_the_status_bar() {
+    let store = demo_store();
+    let mut s = state_for(&store, View::Queue);
+    let report = |account: &str, error: Option<&str>| tonedesk::app::PollReport {
+        account: account.into(),
+        stream: "mentions".into(),
+        new: 0,
+        error: error.map(str::to_owned),
+        failures: 1,
+        next_at: None,
+    };
+    s.update(Action::Polled(vec![
+        report("care-x", Some("rate limited: retry in 30 s")),
+        report("care-bsky", Some("authentication failed")),
+    ]));
+    let out = screen(&s, 160, 24);
+    let status = out.lines().next_back().unwrap_or_default();
+    assert!(
+        status.contains("care-bsky mentions: authentication failed (+1 more: tonedesk doctor)"),
+        "{out}"
+    );
+}
