@@ -398,4 +398,46 @@ mod tests {
             "the server answered 400: ExpiredToken: Token has expired"
         );
     }
+
+    #[tokio::test]
+    async fn a_spent_budget_is_waited_out_before_the_next_request() {
+        use wiremock::matchers::method;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let reset = OffsetDateTime::now_utc().unix_timestamp() + 2;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("x-rate-limit-limit", "1")
+                    .insert_header("x-rate-limit-remaining", "0")
+                    .insert_header("x-rate-limit-reset", reset.to_string().as_str()),
+            )
+            .expect(2)
+            .mount(&server)
+            .await;
+        let http = Http::new().unwrap();
+        let url = server.uri();
+        http.send(Retry::Safe, |c| c.get(&url)).await.unwrap();
+        assert_eq!(http.budget().remaining, Some(0));
+        let before = std::time::Instant::now();
+        http.send(Retry::Safe, |c| c.get(&url)).await.unwrap();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        assert!(now >= reset, "the second request went out before the reset");
+        assert!(before.elapsed() >= Duration::from_millis(900));
+
+        // A wait longer than max_wait is not slept through: it is reported.
+        let mut impatient = Http::new().unwrap();
+        impatient.max_wait = Duration::from_secs(1);
+        *impatient.budget.lock().unwrap() = Budget {
+            limit: Some(1),
+            remaining: Some(0),
+            reset_at: Some(OffsetDateTime::now_utc() + time::Duration::minutes(10)),
+        };
+        let e = impatient
+            .send(Retry::Safe, |c| c.get(&url))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PlatformError::RateLimited { .. }), "{e}");
+        server.verify().await;
+    }
 }
