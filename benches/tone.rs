@@ -64,7 +64,10 @@ fn main() {
     println!("texts: {} from {source}", bodies.len());
     println!("tonedesk classifier  {ours:>12.0} posts/s (one core)");
     println!("vader-sentimental    {theirs:>12.0} posts/s (one core)");
-    println!("ratio                {:>12.2}x (target >= 2x)", ours / theirs);
+    println!(
+        "ratio                {:>12.2}x (target >= 2x)",
+        ours / theirs
+    );
 
     if rows.iter().any(|(l, _)| l == "negative") {
         let (mut ok_ours, mut ok_vader) = (0usize, 0usize);
