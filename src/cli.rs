@@ -144,6 +144,11 @@ pub enum ToneCommand {
     Eval { file: PathBuf },
     /// Classify one text per line of standard input; one JSON object per line out.
     Classify,
+    /// Retrain the learned model from the operators' corrections (retags); says how many.
+    Learn,
+    /// Learning curve on a TSV file: train on the first k rows as if they were corrections
+    /// (k = 100, 300, 1000, 3000) and score the rest, rules alone and with the model.
+    Curve { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,7 +264,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Command::Tone { command }) => return tone(command, cli.home.as_deref()),
+        Some(Command::Tone { command }) if !matches!(command, ToneCommand::Learn) => {
+            return tone(command, cli.home.as_deref());
+        }
         _ => {}
     }
 
@@ -337,7 +344,19 @@ async fn command(desk: Arc<Desk>, cmd: Command) -> Result<ExitCode> {
         }
         Command::Crisis { command } => crisis(desk, command).await,
         Command::Doctor => doctor(desk).await,
-        Command::Tone { .. } | Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+        Command::Tone { .. } => {
+            let n = desk.relearn().await?;
+            match n {
+                0 => println!(
+                    "no corrections yet: the rules alone tag mentions (retag with t in the console)"
+                ),
+                n => println!(
+                    "learned from {n} correction(s); the model is stored and used from now on"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -868,8 +887,58 @@ fn tone(cmd: &ToneCommand, home: Option<&std::path::Path>) -> Result<ExitCode> {
             .unwrap_or_default(),
     };
     let classifier = Classifier::new(config.tone_config());
+    // The model learned from this desk's corrections takes part, as it does at ingest.
+    let paths = match home {
+        Some(h) => Some(Paths::under(h)),
+        None => Paths::xdg().ok(),
+    };
+    if let Some(db) = paths.map(|p| p.database).filter(|db| db.exists()) {
+        let store = crate::store::Store::open(&db)?;
+        if let Some((n, _, json)) = store.load_model()? {
+            let model = crate::tone::Model::from_json(&json).map_err(|e| {
+                anyhow::anyhow!(
+                    "the stored tone model is unreadable ({e}); run `tonedesk tone learn`"
+                )
+            })?;
+            eprintln!("using the model learned from {n} correction(s)");
+            classifier.set_model(Some(model));
+        }
+    }
     let author = Author::default();
     match cmd {
+        ToneCommand::Learn => Ok(ExitCode::SUCCESS),
+        ToneCommand::Curve { file } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let rows: Vec<(String, String)> = text
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .filter(|(label, _)| label_index(label.trim()).is_some())
+                .map(|(label, body)| (label.trim().to_owned(), body.to_owned()))
+                .collect();
+            if rows.is_empty() {
+                bail!(
+                    "{}: no labelled lines (expected label<TAB>text)",
+                    file.display()
+                );
+            }
+            println!(
+                "{:>5} {:>6}  {:>9} {:>9}  {:>9} {:>9}",
+                "k", "eval", "rules acc", "rules F1", "+model acc", "+model F1"
+            );
+            for p in crate::tone::learning_curve(&rows, &[100, 300, 1000, 3000]) {
+                println!(
+                    "{:>5} {:>6}  {:>9.3} {:>9.3}  {:>10.3} {:>9.3}",
+                    p.k,
+                    p.n_eval,
+                    p.rules_accuracy,
+                    p.rules_macro_f1,
+                    p.blended_accuracy,
+                    p.blended_macro_f1
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ToneCommand::Classify => {
             let stdin = std::io::stdin().lock();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -151,6 +151,14 @@ impl Desk {
             store.remember_template(&r.id, r.version, &r.text_hash(), now)?;
         }
         let classifier = Arc::new(Classifier::new(config.tone_config()));
+        if let Some((_, _, json)) = store.load_model()? {
+            match crate::tone::Model::from_json(&json) {
+                Ok(model) => classifier.set_model(Some(model)),
+                Err(e) => tracing::warn!(
+                    "the stored tone model could not be read ({e}); retrain with `tonedesk tone learn`"
+                ),
+            }
+        }
         let operator = config.operator();
         Ok(Desk {
             store: StoreHandle::spawn(store)?,
@@ -620,10 +628,34 @@ impl Desk {
             flag_list(tags.flags)
         ));
         let targets = self.config.targets.clone();
-        Ok(self
+        let entry = self
             .store
             .call(move |s| s.retag(mention, &tags, &targets, rec))
-            .await?)
+            .await?;
+        // Every correction teaches the model at once (training is counting: milliseconds).
+        self.relearn().await?;
+        Ok(entry)
+    }
+
+    /// Retrains the tone model from every stored correction, stores it, and uses it from now on.
+    /// Returns how many corrections it learned from.
+    pub async fn relearn(&self) -> Result<usize, SendError> {
+        let corrections = self.store.call(|s| s.corrections()).await?;
+        if corrections.is_empty() {
+            self.classifier.set_model(None);
+            return Ok(0);
+        }
+        let examples: Vec<crate::tone::Example> = corrections
+            .into_iter()
+            .map(|(text, tone)| crate::tone::Example { text, tone })
+            .collect();
+        let model = crate::tone::Model::train(&examples);
+        let (n, json) = (model.examples(), model.to_json());
+        self.store
+            .call(move |s| s.save_model(n, &json, OffsetDateTime::now_utc()))
+            .await?;
+        self.classifier.set_model(Some(model));
+        Ok(n)
     }
 
     /// Closes (or reopens) a mention; audited.
@@ -758,7 +790,8 @@ fn tid(value: u64) -> String {
 mod tests {
     use super::*;
     use crate::app::library::STARTER;
-    use crate::domain::Flag;
+    use crate::domain::playbook::Targets;
+    use crate::domain::{Flag, Tone};
     use crate::platforms::demo::read_sink;
     use crate::store::OutboxNew;
 
@@ -996,5 +1029,71 @@ mod tests {
         assert!(shape.is_match(&a), "{a}");
         assert_eq!(tid(0), "2222222222222");
         assert!(tid(1 << 40) > tid(1 << 39), "TIDs sort by time");
+    }
+
+    #[tokio::test]
+    async fn retagging_changes_later_predictions_on_similar_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let author = crate::domain::Author::default();
+        let probe = "the lavender pharmacy box arrived at the depot on tuesday";
+        let before = d.classifier.classify(probe, &author).tone;
+        assert_ne!(
+            before,
+            Tone::Complaint,
+            "the rules alone do not call it a complaint"
+        );
+
+        // The operator corrects a run of similar mentions to complaints, as on a busy shift.
+        let now = OffsetDateTime::now_utc();
+        let items: Vec<_> = (0..12)
+            .map(|i| {
+                let m = crate::domain::IncomingMention {
+                    platform: Platform::X,
+                    account: "demo-x".into(),
+                    remote_id: format!("lavender-{i}"),
+                    author: author.clone(),
+                    text: format!("lavender pharmacy box arrived at the depot again, day {i}"),
+                    created_at: now,
+                    url: None,
+                    in_reply_to: None,
+                    parent_text: None,
+                    reply_ref: None,
+                    private: false,
+                };
+                let tags = d.classify(&m);
+                (m, tags)
+            })
+            .collect();
+        d.store
+            .call(move |s| s.ingest(&items, &Targets::default(), None, now))
+            .await
+            .unwrap();
+        let ids: Vec<MentionId> = open_ids(&d)
+            .await
+            .iter()
+            .filter(|m| m.remote_id.starts_with("lavender-"))
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids.len(), 12);
+        for id in ids {
+            let tags = Tags::operator(Tone::Complaint, Flags::empty(), "operator");
+            d.retag(id, tags).await.unwrap();
+        }
+        assert_eq!(d.classifier.model_examples(), 12);
+        let after = d.classifier.classify(probe, &author);
+        assert_eq!(after.tone, Tone::Complaint, "{:?}", after.reasons);
+        assert!(
+            after.reasons.iter().any(|r| r.starts_with("learned")),
+            "{:?}",
+            after.reasons
+        );
+
+        // The model is stored: a desk opened on the same data predicts the same.
+        let stored = d.store.call(|s| s.load_model()).await.unwrap().unwrap();
+        assert_eq!(stored.0, 12);
+        let fresh = Classifier::new(Config::default().tone_config());
+        fresh.set_model(Some(crate::tone::Model::from_json(&stored.2).unwrap()));
+        assert_eq!(fresh.classify(probe, &author).tone, Tone::Complaint);
     }
 }

@@ -417,7 +417,8 @@ impl Store {
         })
     }
 
-    /// Replaces a mention's tags (an operator's correction) and audits it.
+    /// Replaces a mention's tags (an operator's correction), keeps the correction for the learned
+    /// model, and audits it, in one transaction.
     pub fn retag(
         &mut self,
         id: MentionId,
@@ -432,6 +433,17 @@ impl Store {
                 })
                 .optional()?
                 .ok_or(StoreError::NoMention(id))?;
+            tx.execute(
+                "INSERT INTO corrections (mention_id, text, tone, flags, operator, at)
+                 SELECT id, text, ?2, ?3, ?4, ?5 FROM mentions WHERE id = ?1",
+                params![
+                    id,
+                    tags.tone.as_str(),
+                    tags.flags.bits(),
+                    audit.operator,
+                    OffsetDateTime::now_utc().unix_timestamp()
+                ],
+            )?;
             let due = targets.due_at(from_unix(created)?, tags);
             tx.execute(
                 "UPDATE mentions SET tone = ?2, flags = ?3, confidence = ?4, reasons = ?5,
@@ -704,6 +716,45 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The operators' corrections, the latest one per mention: (text, tone).
+    pub fn corrections(&self) -> Result<Vec<(String, Tone)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT text, tone FROM corrections
+             WHERE id IN (SELECT max(id) FROM corrections GROUP BY mention_id)
+             ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let tone: String = r.get(1)?;
+            Ok((r.get(0)?, tone.parse::<Tone>().map_err(corrupt)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores the learned model (one row, replaced on each training).
+    pub fn save_model(&mut self, examples: usize, model: &str, now: OffsetDateTime) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO tone_model (id, examples, trained_at, model) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET examples = excluded.examples,
+                     trained_at = excluded.trained_at, model = excluded.model",
+                params![examples as i64, now.unix_timestamp(), model],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The learned model, if one was trained: (examples, trained at, JSON).
+    pub fn load_model(&self) -> Result<Option<(usize, i64, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT examples, trained_at, model FROM tone_model WHERE id = 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
     }
 
     /// A quick integrity check for `doctor`.
@@ -1063,6 +1114,27 @@ mod tests {
         assert_eq!(m.tags.source, TagSource::Operator);
         assert_eq!(s.count(&QueueQuery::default(), NOW).unwrap(), 0);
         assert!(matches!(s.mention(999), Err(StoreError::NoMention(999))));
+
+        // The correction is kept for learning; a second retag of the same mention replaces it.
+        let t2 = Tags::operator(Tone::Complaint, Flags::empty(), "operator");
+        s.retag(
+            id,
+            &t2,
+            &Targets::default(),
+            AuditRecord::new(NOW, "op", "retag"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.corrections().unwrap(),
+            vec![("meh".to_owned(), Tone::Complaint)]
+        );
+        assert_eq!(s.load_model().unwrap(), None);
+        s.save_model(1, "{}", NOW).unwrap();
+        s.save_model(2, "{\"v\":2}", NOW).unwrap();
+        assert_eq!(
+            s.load_model().unwrap(),
+            Some((2, NOW.unix_timestamp(), "{\"v\":2}".to_owned()))
+        );
 
         s.remember_template("thanks", 1, "aaa", NOW).unwrap();
         s.remember_template("thanks", 1, "bbb", NOW).unwrap();

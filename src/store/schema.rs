@@ -128,8 +128,29 @@ CREATE TABLE poll_status (
 );
 "#;
 
+/// Operators' corrections of tags (what the learned model trains on) and the model itself.
+const V3: &str = r#"
+CREATE TABLE corrections (
+    id          INTEGER PRIMARY KEY,
+    mention_id  INTEGER NOT NULL REFERENCES mentions(id),
+    text        TEXT NOT NULL,
+    tone        TEXT NOT NULL,
+    flags       INTEGER NOT NULL,
+    operator    TEXT NOT NULL,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX corrections_mention ON corrections (mention_id);
+
+CREATE TABLE tone_model (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    examples    INTEGER NOT NULL,
+    trained_at  INTEGER NOT NULL,
+    model       TEXT NOT NULL
+);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 #[cfg(test)]

@@ -219,6 +219,14 @@ impl<'a> Evidence<'a> {
 
     /// Weigh the evidence: pick the tone, the confidence and the reasons to show.
     pub fn decide(mut self, doc: &Doc<'a>, scoring: &Scoring) -> Tags {
+        let scores = self.weigh(doc, scoring);
+        let (tone, margin) = pick(scores.iter().map(|s| (s.0, s.1)));
+        self.finish(tone, confidence(margin, scoring), None)
+    }
+
+    /// Weigh the evidence into one score per tone, in tie order (neutral first: it is the safe
+    /// default). Sarcasm and '!' are applied here, and reasons that did not come to count are dropped.
+    pub fn weigh(&mut self, doc: &Doc<'a>, scoring: &Scoring) -> ToneScores {
         // Sarcasm turns praise into blame.
         let conditional = self.sarcasm_conditional > 0.0 && self.negative >= 1.0;
         if !conditional {
@@ -261,29 +269,18 @@ impl<'a> Evidence<'a> {
         // Spam dresses up as praise ("amazing deal, best price"): once a post is spam enough,
         // its positive words do not compete.
         let positive = if spam > 0.0 { 0.0 } else { self.positive };
-        // Ties go to the first listed: neutral is the safe default.
-        let scores = [
+        [
             (Tone::Neutral, scoring.neutral),
             (Tone::Complaint, self.negative),
             (Tone::Positive, positive),
             (Tone::Troll, troll),
             (Tone::Spam, spam),
-        ];
-        let mut best = scores[0];
-        for s in &scores[1..] {
-            if s.1 > best.1 {
-                best = *s;
-            }
-        }
-        let second = scores
-            .iter()
-            .filter(|s| s.0 != best.0)
-            .map(|s| s.1)
-            .fold(f32::MIN, f32::max);
-        let margin = (best.1 - second).max(0.0);
-        let confidence = (1.0 - (-scoring.confidence_slope * margin).exp()).clamp(0.05, 0.99);
+        ]
+    }
 
-        let tone = best.0;
+    /// Put the decision into [`Tags`]: flags first, then `learned` (a reason from the learned model,
+    /// when it changed the tone), then the cues that support `tone`, at most [`MAX_REASONS`].
+    pub fn finish(mut self, tone: Tone, confidence: f32, learned: Option<String>) -> Tags {
         let supports = |side: Option<Side>| match (tone, side) {
             (_, None) => 0,
             (Tone::Positive, Some(Side::Positive))
@@ -298,7 +295,19 @@ impl<'a> Evidence<'a> {
                 .then(b.weight.total_cmp(&a.weight))
         });
         self.reasons.truncate(MAX_REASONS);
-        let mut reasons: Vec<String> = self.reasons.iter().map(|r| r.why.to_string()).collect();
+        let mut reasons: Vec<String> = Vec::with_capacity(MAX_REASONS);
+        let flags = self.reasons.iter().take_while(|r| r.side.is_none()).count();
+        reasons.extend(self.reasons[..flags].iter().map(|r| r.why.to_string()));
+        if let Some(learned) = learned {
+            reasons.push(learned);
+        }
+        for r in &self.reasons[flags..] {
+            if reasons.len() >= MAX_REASONS {
+                break;
+            }
+            reasons.push(r.why.to_string());
+        }
+        reasons.truncate(MAX_REASONS);
         if reasons.is_empty() {
             reasons.push(Why::Plain("no tone cue fired").to_string());
         }
@@ -310,6 +319,29 @@ impl<'a> Evidence<'a> {
             source: TagSource::Classifier,
         }
     }
+}
+
+/// The rules' score for each tone, in tie order (the first of equal scores wins).
+pub(crate) type ToneScores = [(Tone, f32); 5];
+
+/// The best tone (ties go to the first listed) and its margin over the second best.
+pub(crate) fn pick(scores: impl Iterator<Item = (Tone, f32)> + Clone) -> (Tone, f32) {
+    let mut best = (Tone::Neutral, f32::MIN);
+    for s in scores.clone() {
+        if s.1 > best.1 {
+            best = s;
+        }
+    }
+    let second = scores
+        .filter(|s| s.0 != best.0)
+        .map(|s| s.1)
+        .fold(f32::MIN, f32::max);
+    (best.0, (best.1 - second).max(0.0))
+}
+
+/// Confidence from the margin between the best and the second score.
+pub(crate) fn confidence(margin: f32, scoring: &Scoring) -> f32 {
+    (1.0 - (-scoring.confidence_slope * margin).exp()).clamp(0.05, 0.99)
 }
 
 /// Text of a span, for reasons.

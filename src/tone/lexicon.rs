@@ -100,6 +100,8 @@ pub(crate) struct Modifiers {
     pub negators: HashSet<String>,
     /// Words after which a negation is a hedge ("not sure").
     pub hedges: HashSet<String>,
+    /// Words after which a negation means the thing goes on ("can't stop throwing up").
+    pub continuers: HashSet<String>,
     pub negation_window: usize,
     pub negation_factor: f32,
     /// For a negated negative word.
@@ -118,6 +120,7 @@ impl Default for Modifiers {
         Modifiers {
             negators: ["not", "no", "never"].map(String::from).into(),
             hedges: HashSet::new(),
+            continuers: HashSet::new(),
             negation_window: 3,
             negation_factor: -0.74,
             negation_factor_negative: -0.4,
@@ -257,6 +260,8 @@ struct NegationSpec {
     words: Vec<String>,
     #[serde(default)]
     hedges: Vec<String>,
+    #[serde(default)]
+    continuers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +486,7 @@ impl Lexicon {
             lex.modifiers = Modifiers {
                 negators: word_set(file, &m.negation.words, t, &mut errors),
                 hedges: word_set(file, &m.negation.hedges, t, &mut errors),
+                continuers: word_set(file, &m.negation.continuers, t, &mut errors),
                 negation_window: m.negation.window,
                 negation_factor: m.negation.factor,
                 negation_factor_negative: m.negation.factor_negative,

@@ -7,27 +7,34 @@
 //!    phrases), sentiment words (negation, contrast, intensifiers, capitals), spam shapes, and the risk
 //!    flags (adverse event, crisis keyword, HCP author, medical question).
 //! 3. [`evidence`]: the evidence is weighed into a tone, a confidence and at most six reasons.
+//! 4. [`learn`] (optional): a model trained on the operators' corrections is blended with the rules'
+//!    tone scores ([`Classifier::set_model`]); it never touches the risk flags.
 //!
 //! The data (`assets/tone/*.toml`, `valence.txt`) is embedded at build time and parsed once in
 //! [`Classifier::new`]; phrase lists are indexed by their first token, so [`Classifier::classify`]
 //! compiles nothing and allocates little.
 
 mod evidence;
+mod learn;
 mod lexicon;
 mod pattern;
 mod rules;
 mod token;
 
 #[cfg(test)]
+mod learn_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::domain::{Author, Tags};
 
 use lexicon::Lexicon;
 use rules::Engine;
+
+pub use learn::{CurvePoint, Example, Model, learning_curve};
 
 /// What the classifier needs from the configuration.
 #[derive(Debug, Clone, Default)]
@@ -41,10 +48,13 @@ pub struct ToneConfig {
 }
 
 /// Tags mentions with a tone, risk flags, a confidence and the reasons that fired.
+///
+/// Clones share the rules and the learned-model slot.
 #[derive(Clone)]
 pub struct Classifier {
     config: ToneConfig,
     engine: Arc<Engine>,
+    model: Arc<RwLock<Option<Arc<Model>>>>,
 }
 
 impl fmt::Debug for Classifier {
@@ -56,6 +66,7 @@ impl fmt::Debug for Classifier {
             .field("tone_cues", &lex.cues.len())
             .field("ae_cues", &lex.ae.len())
             .field("medical_cues", &lex.medical.len())
+            .field("model_examples", &self.model_examples())
             .finish()
     }
 }
@@ -69,11 +80,34 @@ impl Classifier {
             tracing::warn!("tone lexicon: {e}");
         }
         let engine = Arc::new(Engine::new(lex, &config));
-        Classifier { config, engine }
+        Classifier {
+            config,
+            engine,
+            model: Arc::default(),
+        }
     }
 
-    /// Tag one post by `author`. Pure: the same input always gives the same tags.
+    /// Tag one post by `author`. Pure for a given model: the same input always gives the same tags.
     pub fn classify(&self, text: &str, author: &Author) -> Tags {
-        self.engine.run(text, author)
+        let model = self.model();
+        self.engine.run(text, author, model.as_deref())
+    }
+
+    /// Replace the learned model (`None`: rules only). Every clone of this classifier sees it.
+    pub fn set_model(&self, model: Option<Model>) {
+        let model = model.map(Arc::new);
+        *self.model.write().unwrap_or_else(PoisonError::into_inner) = model;
+    }
+
+    /// How many corrections the learned model was trained on (0 without a model).
+    pub fn model_examples(&self) -> usize {
+        self.model().map_or(0, |m| m.examples())
+    }
+
+    fn model(&self) -> Option<Arc<Model>> {
+        self.model
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }

@@ -10,7 +10,8 @@ use regex::Regex;
 use crate::domain::{Author, Flag};
 
 use super::ToneConfig;
-use super::evidence::{Evidence, Side, Why, text_of};
+use super::evidence::{Evidence, Side, ToneScores, Why, text_of};
+use super::learn::Model;
 use super::lexicon::{Effect, Lexicon, MedRole};
 use super::pattern::{Match, PhraseSet};
 use super::token::{Doc, Kind, Span, tokenize};
@@ -120,12 +121,36 @@ impl Engine {
         }
     }
 
-    pub fn run<'a>(&'a self, text: &'a str, author: &'a Author) -> crate::domain::Tags {
+    /// Tag one post: the rules, blended with the learned `model` when there is one.
+    pub fn run<'a>(
+        &'a self,
+        text: &'a str,
+        author: &'a Author,
+        model: Option<&Model>,
+    ) -> crate::domain::Tags {
         let doc = tokenize(text, &self.lex.tables);
-        let products = self.find_products(&doc);
+        let ev = self.evidence(&doc, author);
+        match model {
+            None => ev.decide(&doc, &self.lex.scoring),
+            Some(model) => model.decide(ev, &doc, &self.lex),
+        }
+    }
+
+    /// The rules' tone scores for `text`, handed to `f` with the tokenised text (for training).
+    pub fn with_scores<R>(&self, text: &str, f: impl FnOnce(&Doc<'_>, &ToneScores) -> R) -> R {
+        let author = Author::default();
+        let doc = tokenize(text, &self.lex.tables);
+        let mut ev = self.evidence(&doc, &author);
+        let scores = ev.weigh(&doc, &self.lex.scoring);
+        f(&doc, &scores)
+    }
+
+    /// Run every rule over a tokenised post.
+    fn evidence<'a>(&'a self, doc: &Doc<'a>, author: &'a Author) -> Evidence<'a> {
+        let products = self.find_products(doc);
         let personal = (0..doc.len()).any(|i| self.lex.modifiers.personal.contains(doc.norm(i)));
         let cx = Ctx {
-            doc: &doc,
+            doc,
             author,
             lex: &self.lex,
             engine: self,
@@ -136,7 +161,7 @@ impl Engine {
         for rule in &self.rules {
             rule.apply(&cx, &mut ev);
         }
-        ev.decide(&doc, &self.lex.scoring)
+        ev
     }
 
     fn find_products(&self, doc: &Doc<'_>) -> Vec<ProductHit> {
@@ -562,7 +587,10 @@ impl Rule for AdverseEvent {
                 continue;
             }
             let g = &cx.lex.ae.groups[m.group as usize];
-            if g.negatable && cx.negated_before(m.start).is_some() {
+            let continues = |j: usize| {
+                j + 1 < doc.len() && cx.lex.modifiers.continuers.contains(doc.norm(j + 1))
+            };
+            if g.negatable && cx.negated_before(m.start).is_some_and(|j| !continues(j)) {
                 continue;
             }
             // A general question ("does it cause hair loss?") is not someone's experience.

@@ -634,3 +634,112 @@ fn throughput() {
         n as f64 / secs
     );
 }
+
+// ---- adverse-event quality on hand-written posts -----------------------------------------------
+
+/// Adverse-event reports about a configured product: side effects, lack of effect, misuse or
+/// overdose, medication errors, pregnancy or breastfeeding exposure; some misspelt.
+const AE_POSTS: [&str; 30] = [
+    "Zyntriva gave me the worst headache of my life",
+    "been on zyntriva 2 weeks and my hair is coming out in clumps",
+    "Day 3 on Zyntrva and I can't stop throwing up",
+    "zyntriva makes my heart race at night",
+    "Anyone else get really bad stomach cramps from Zyntriva?",
+    "My daughter broke out in hives after her first zyntriva dose",
+    "started zyntrivastat and now my ankles are swollen",
+    "Had a seizure two days after starting Zyntriva",
+    "Zyntriva did nothing for my migraines, total waste",
+    "Three months on zintriva and still getting migraines every week",
+    "The Zyntriva stopped working after the second refill",
+    "zyntriva isnt helping at all anymore",
+    "I accidentally took my Zyntriva twice today",
+    "My toddler got into my zyntriva bottle, we're on the phone with poison control",
+    "took 4 zyntriva at once because the pain was so bad",
+    "Crushed my Zyntriva and snorted it, felt nothing",
+    "The pharmacy gave me Zyntrivastat 20 instead of 10",
+    "Pharmacist filled my script with the wrong strength of zyntriva",
+    "Took my husband's Zyntriva by mistake",
+    "Just found out I'm pregnant, been on Zyntriva since January",
+    "Is my baby ok? I was breastfeeding while taking zyntriva",
+    "I'm 8 weeks pregnant and took Zyntriva last night",
+    "Zyntriva left me so dizzy I fell down the stairs",
+    "zyntriva => nausea every single morning",
+    "my vision went blurry an hour after the zyntriva shot",
+    "Since switching to Zyntriva I can't sleep at all",
+    "ZYNTRIVA GAVE ME CHEST PAINS",
+    "zyntriva made my migraines worse not better",
+    "Started zyntriva and my BP shot up to 170/100",
+    "Gave my son double his zyntriva dose by accident",
+];
+
+/// Posts that name the product but report no adverse event: questions, praise, availability, news,
+/// a reaction to another drug, "no side effects", a negated reaction.
+const NOT_AE_POSTS: [&str; 30] = [
+    "Can I take Zyntriva with ibuprofen?",
+    "Does Zyntriva cause weight gain?",
+    "What are the side effects of zyntriva?",
+    "Zyntriva has been a game changer, no side effects at all",
+    "No nausea, no dizziness, just relief. Thank you Zyntriva!",
+    "Is Zyntriva available in Canada yet?",
+    "Zyntriva out of stock at every pharmacy in town",
+    "New study on Zyntriva published in the Lancet today",
+    "My doctor prescribed Zyntriva today, fingers crossed",
+    "Picked up my zyntrivastat refill, copay was $5",
+    "Sumatriptan gave me chest tightness so my doctor switched me to Zyntriva",
+    "Zyntriva's website is down again",
+    "Love that the Zyntriva pen is so easy to use",
+    "Zyntriva worked within 20 minutes, amazing",
+    "How long does a Zyntriva pen last in the fridge?",
+    "That Zyntriva commercial during the game was so cheesy",
+    "Stock up on zyntriva before the holidays, pharmacies close early",
+    "Not a single migraine since starting Zyntriva",
+    "zyntriva did not make me dizzy like topiramate did",
+    "Zyntriva price went up again, ridiculous",
+    "Will Zyntriva be covered by my insurance next year?",
+    "The Zyntriva patient support nurse was super kind",
+    "Zyntriva vs the older pills, which one has fewer side effects?",
+    "Our clinic is hosting a Zyntriva info night on Thursday",
+    "Zyntriva no longer needs prior authorization with my plan",
+    "Got my first zyntriva shipment, no issues at all",
+    "Does zyntrivastat come in a generic?",
+    "Never had a reaction to Zyntriva in 2 years",
+    "Zyntriva is the only thing that works for my migraines",
+    "Switched from Zyntriva's tablets to the pen, much more convenient",
+];
+
+/// Recall and precision of the `ae` flag on the posts above; prints the misses and false alarms.
+fn ae_scores() -> (f64, f64) {
+    let c = classifier();
+    let who = anyone();
+    let is_ae = |t: &str| c.classify(t, &who).flags.contains(Flag::Ae);
+    let mut tp = 0;
+    let mut fp = 0;
+    for t in AE_POSTS {
+        if is_ae(t) {
+            tp += 1;
+        } else {
+            eprintln!("missed AE: {t:?} → {:?}", c.classify(t, &who).reasons);
+        }
+    }
+    for t in NOT_AE_POSTS {
+        if is_ae(t) {
+            fp += 1;
+            eprintln!("false AE: {t:?} → {:?}", c.classify(t, &who).reasons);
+        }
+    }
+    let recall = tp as f64 / AE_POSTS.len() as f64;
+    let precision = if tp + fp == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    eprintln!("AE recall {recall:.3} precision {precision:.3} (tp {tp}, fp {fp})");
+    (recall, precision)
+}
+
+#[test]
+fn adverse_event_recall_and_precision() {
+    let (recall, precision) = ae_scores();
+    assert!(recall >= 0.95, "AE recall {recall:.3}");
+    assert!(precision >= 0.6, "AE precision {precision:.3}");
+}

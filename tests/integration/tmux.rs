@@ -176,17 +176,33 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
     t.keys("Escape");
     t.keys("Tab");
     t.wait_for(&["Moderation — "]);
-    let ok = t
+    let resized = t
         .cmd()
         .args(["resize-window", "-t", &t.session, "-x", "130", "-y", "30"])
         .status()
         .expect("resize")
         .success();
-    assert!(ok);
+    assert!(resized);
     let wide = t.wait_for(&["Moderation — "]);
     assert!(
         wide.lines().any(|l| l.chars().count() > 100),
         "did not redraw wider:\n{wide}"
     );
+    // Retag the selected troll as a complaint: t, 3, Enter. It is audited and learned from.
+    t.keys("t");
+    t.wait_for(&["Retag", "Enter save"]);
+    t.keys("3");
+    t.keys("Enter");
+    t.wait_for(&["as complaint: done, audited"]);
     t.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let audit = ok(&h, &["audit", "export", "--format", "jsonl"]);
+    assert!(audit.contains("\"action\":\"retag\""), "{audit}");
+    assert!(
+        ok(&h, &["tone", "learn"]).contains("learned from 1 correction"),
+        "the retag is kept as a correction"
+    );
 }
