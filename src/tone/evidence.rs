@@ -64,7 +64,7 @@ pub(crate) enum Why<'a> {
 }
 
 /// Shorten quoted text so a reason stays one short line.
-struct Quote<'a>(&'a str);
+pub(crate) struct Quote<'a>(pub &'a str);
 
 impl fmt::Display for Quote<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,18 +1,21 @@
 //! Learning from corrections: a small multinomial logistic regression that corrects the rules.
 //!
 //! Every retag is a labelled example. The model reads the same tokens as the rules ([`super::token`])
-//! as hashed features — words, words under a negation (`not good` is its own feature, not `good`),
-//! and pairs of neighbouring words — and learns, per tone, how much each feature moves the rules'
-//! decision. It is trained *on top of* the rules: the rules' tone scores are a fixed offset in its
-//! logits, so it only has to learn where this brand's posts differ from what the rules say.
+//! as hashed features: words (common function words only in pairs), words under a negation
+//! (`not good` is its own feature, not `good`), pairs of neighbouring words in a sentence, and the
+//! rules' own tone scores. It is trained *on top of* the rules: their scores are a fixed offset in
+//! its logits, so it learns only where this desk's posts differ from what the rules say, and a
+//! handful of corrections about one topic ("copay card … declined") can move similar posts without
+//! disturbing the rest.
 //!
-//! Blend, for tone `t`: `z_t = BETA · rules_t + w · (bias_t + Σ θ_f,t)`, with `w = n / (n + K)` for a
-//! model trained on `n` corrections. The same `w` is used in training, so at small `n` the model
-//! needs strong, consistent evidence to move a decision and the rules stay dominant; at large `n` it
-//! learns freely. Risk flags are never touched: they stay with the rules.
+//! Blend, for tone `t`: `z_t = beta · rules_t + w · Σ_f x_f θ_f,t`, with `w = n / (n + k)` for a
+//! model trained on `n` corrections (`k` = 20). The same `w` is used in training, which with the
+//! L2 penalty keeps the rules dominant at small `n`: after 10 corrections the model changes about
+//! 2% of tones, after 100 about 13%. It is trained with FTRL-proximal (per-feature learning rates,
+//! exact L2) for a fixed number of deterministic epochs. Risk flags are never touched.
 //!
-//! The model is a few arrays of numbers keyed by 64-bit hashes of features; it holds no post text,
-//! persists as JSON ([`Model::to_json`]) and trains in milliseconds on thousands of examples.
+//! The model is arrays of numbers keyed by 64-bit hashes of features; it holds no post text,
+//! persists as JSON ([`Model::to_json`]) and trains in about 0.1 s on 3,000 corrections.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Author, Tags, Tone};
 
-use super::evidence::{Evidence, ToneScores};
+use super::evidence::{Evidence, Quote, ToneScores};
 use super::lexicon::{Lexicon, Scoring};
 use super::rules::Engine;
 use super::token::{Doc, Kind};
@@ -218,7 +221,8 @@ fn softmax(z: &[f32; CLASSES]) -> [f32; CLASSES] {
 }
 
 impl Model {
-    /// Train on corrections. Deterministic; 3,000 examples take a few tens of milliseconds.
+    /// Train on corrections (the latest tone per mention). Deterministic; 3,000 corrections take
+    /// about 0.1 s in a release build.
     pub fn train(examples: &[Example]) -> Model {
         Model::train_with(examples, &Params::DEFAULT)
     }
@@ -276,7 +280,6 @@ impl Model {
         };
         let mut order: Vec<usize> = (0..n).collect();
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut w_row = [0.0f32; CLASSES];
         for _ in 0..params.epochs {
             // Fisher–Yates with a fixed seed: training is reproducible.
             for i in (1..order.len()).rev() {
@@ -313,13 +316,9 @@ impl Model {
                 }
             }
         }
-        let mut rows = Vec::with_capacity(keys.len());
-        for f in 0..keys.len() {
-            for c in 0..CLASSES {
-                w_row[c] = ftrl(z[f][c], acc[f][c], params.l1);
-            }
-            rows.push(w_row);
-        }
+        let rows: Vec<[f32; CLASSES]> = (0..keys.len())
+            .map(|f| std::array::from_fn(|c| ftrl(z[f][c], acc[f][c], params.l1)))
+            .collect();
         let bias: [f32; CLASSES] =
             std::array::from_fn(|c| ftrl(z[bias_row][c], acc[bias_row][c], 0.0));
 
@@ -434,7 +433,7 @@ impl Model {
         let what = match best {
             Some((_, start, end)) => {
                 let span = doc.tokens[start].span.join(doc.tokens[end - 1].span);
-                format!("'{}'", doc.original(span).trim())
+                Quote(doc.original(span)).to_string()
             }
             None => "posts like this".to_owned(),
         };
@@ -668,4 +667,57 @@ pub(crate) fn learning_curve_with(
         });
     }
     points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unigram features of `text` (token features only), with the text each covers.
+    fn unigrams(text: &str) -> Vec<(u64, String)> {
+        let engine = rules();
+        engine.with_scores(text, |doc, scores| {
+            let mut out = Vec::new();
+            features(
+                doc,
+                &engine.lex,
+                scores,
+                (false, false, true),
+                |key, _, s, e| {
+                    let span = doc.tokens[s].span.join(doc.tokens[e - 1].span);
+                    out.push((key, doc.original(span).to_owned()));
+                },
+            );
+            out
+        })
+    }
+
+    #[test]
+    fn negation_makes_its_own_features() {
+        let good = unigrams("good")[0].0;
+        let not_good = unigrams("not good");
+        assert_eq!(not_good.len(), 2, "{not_good:?}");
+        assert_ne!(not_good[1].0, good);
+        assert_eq!(not_good[1].1, "not good");
+        // "didn't" is "did not"; the negation ends at a clause break.
+        let f = unigrams("didn't help, fine");
+        let help = unigrams("help")[0].0;
+        let fine = unigrams("fine")[0].0;
+        assert!(f.iter().all(|(k, _)| *k != help), "{f:?}");
+        assert!(f.iter().any(|(k, _)| *k == fine), "{f:?}");
+    }
+
+    #[test]
+    fn function_words_count_only_in_pairs() {
+        assert!(unigrams("the to my").is_empty());
+        assert_eq!(unigrams("the copay").len(), 1);
+    }
+
+    #[test]
+    fn hashing_is_stable() {
+        // Persisted models depend on these values never changing.
+        assert_eq!(splitmix(0), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(fnv(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv("a"), 0xaf63_dc4c_8601_ec8c);
+    }
 }

@@ -47,6 +47,40 @@ fn curve_airline_dev() {
     let points = learning_curve(&rows, &[100, 300, 1000, 3000]);
     print_curve(&points);
     println!("({:.2}s)", start.elapsed().as_secs_f64());
+    // How far the model moves the rules: the share of evaluated posts whose tone it changes.
+    let c = Classifier::new(ToneConfig::default());
+    let who = Author::default();
+    for k in [10, 30, 100, 300, 1000, 3000]
+        .into_iter()
+        .filter(|&k| k < rows.len())
+    {
+        let train: Vec<Example> = rows[..k]
+            .iter()
+            .map(|(l, t)| {
+                ex(
+                    if l == "negative" {
+                        Tone::Complaint
+                    } else {
+                        l.parse().unwrap()
+                    },
+                    t,
+                )
+            })
+            .collect();
+        let rest = &rows[k..];
+        let rules: Vec<Tone> = rest.iter().map(|(_, t)| c.classify(t, &who).tone).collect();
+        c.set_model(Some(Model::train(&train)));
+        let changed = rest
+            .iter()
+            .zip(&rules)
+            .filter(|((_, t), r)| c.classify(t, &who).tone != **r)
+            .count();
+        c.set_model(None);
+        println!(
+            "k={k:>5}: the model changes {:.1}% of the tones after",
+            100.0 * changed as f64 / rest.len() as f64
+        );
+    }
 }
 
 #[test]
@@ -84,7 +118,7 @@ fn sweep() {
     for p in variants {
         println!("{p:?}");
         let c = Classifier::new(ToneConfig::default());
-        let big: Vec<Example> = rows[..3000]
+        let big: Vec<Example> = rows[..rows.len().min(3000)]
             .iter()
             .map(|(l, t)| {
                 ex(
@@ -216,7 +250,24 @@ fn throughput_with_model() {
         examples.push(ex(Tone::ALL[i % 5], p));
     }
     c.set_model(Some(Model::train(&examples)));
-    run("with a model");
+    run("with a model of 24 corrections");
+    if let Some(rows) = airline_rows() {
+        let big: Vec<Example> = rows[..rows.len().min(3000)]
+            .iter()
+            .map(|(l, t)| {
+                let tone = if l == "negative" {
+                    Tone::Complaint
+                } else {
+                    l.parse().unwrap()
+                };
+                ex(tone, t)
+            })
+            .collect();
+        let model = Model::train(&big);
+        println!("{model:?}");
+        c.set_model(Some(model));
+        run("with a model of 3000 corrections");
+    }
 }
 
 // ---- unit tests ------------------------------------------------------------------------------
