@@ -2,7 +2,7 @@
 //! once. A file that does not parse is reported and replaced by an empty (or default) part, so the
 //! classifier still runs on the rest.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::Deserialize;
 
@@ -118,19 +118,22 @@ pub(crate) struct Modifiers {
 impl Default for Modifiers {
     fn default() -> Self {
         Modifiers {
-            negators: ["not", "no", "never"].map(String::from).into(),
-            hedges: HashSet::new(),
-            continuers: HashSet::new(),
+            negators: ["not", "no", "never"]
+                .map(String::from)
+                .into_iter()
+                .collect(),
+            hedges: HashSet::default(),
+            continuers: HashSet::default(),
             negation_window: 3,
             negation_factor: -0.74,
             negation_factor_negative: -0.4,
-            contrast: ["but"].map(String::from).into(),
+            contrast: ["but"].map(String::from).into_iter().collect(),
             contrast_before: 0.5,
             contrast_after: 1.5,
-            intensifiers: HashMap::new(),
-            first_person: ["i", "me", "my"].map(String::from).into(),
-            second_person: ["you", "your"].map(String::from).into(),
-            personal: ["i", "me", "my"].map(String::from).into(),
+            intensifiers: HashMap::default(),
+            first_person: ["i", "me", "my"].map(String::from).into_iter().collect(),
+            second_person: ["you", "your"].map(String::from).into_iter().collect(),
+            personal: ["i", "me", "my"].map(String::from).into_iter().collect(),
         }
     }
 }
@@ -381,7 +384,7 @@ fn word_set(
     tables: &TokenTables,
     errors: &mut Vec<LexiconError>,
 ) -> HashSet<String> {
-    let mut set = HashSet::with_capacity(words.len());
+    let mut set = HashSet::with_capacity_and_hasher(words.len(), Default::default());
     for w in words {
         match normalise_word(w, tables) {
             Some(n) => {
@@ -416,7 +419,7 @@ fn parse_valence(
     errors: &mut Vec<LexiconError>,
 ) -> HashMap<String, f32> {
     const FILE: &str = "valence.txt";
-    let mut map = HashMap::with_capacity(600);
+    let mut map = HashMap::with_capacity_and_hasher(600, Default::default());
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -7,7 +7,7 @@
 //! - `word*` any token that starts with `word` (`refund*`),
 //! - `<num>` any number, `<url>` a link, `<user>` an @handle.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::token::{Doc, Kind, Span, TokenTables, tokenize};
 
@@ -72,7 +72,7 @@ impl<G> Default for PhraseSet<G> {
     fn default() -> Self {
         PhraseSet {
             patterns: Vec::new(),
-            by_first: HashMap::new(),
+            by_first: HashMap::default(),
             other_first: Vec::new(),
             groups: Vec::new(),
         }

@@ -2,7 +2,7 @@
 //! evidence is weighed once at the end ([`Evidence::decide`]). A new rule is one more type that
 //! implements [`Rule`], added to [`Engine::rules`].
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::fmt;
 
 use regex::Regex;
