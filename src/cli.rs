@@ -788,6 +788,16 @@ async fn doctor(desk: &Desk) -> Result<ExitCode> {
             format!("audit chain broken at {b}: investigate before working"),
         ),
     }
+    match desk.store.call(|s| s.load_model()).await? {
+        Some((n, at, _)) => println!(
+            "tone      rules + a model learned from {n} correction(s), trained {}",
+            OffsetDateTime::from_unix_timestamp(at).map_or(
+                "at an unknown time".to_owned(),
+                crate::domain::audit::format_utc
+            )
+        ),
+        None => println!("tone      rules only (no corrections yet)"),
+    }
     line(
         desk.library_errors.is_empty(),
         format!(

@@ -205,4 +205,5 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
         ok(&h, &["tone", "learn"]).contains("learned from 1 correction"),
         "the retag is kept as a correction"
     );
+    assert!(ok(&h, &["doctor"]).contains("a model learned from 1 correction(s)"));
 }
