@@ -138,8 +138,16 @@ impl Desk {
         result["remote_id"].as_str().expect("remote id").to_owned()
     }
 
-    fn act(&self, mention: &Value, action: &str) -> Output {
-        self.run(&["act", &mention["id"].to_string(), action])
+    /// Takes each playbook action on the mention through `tonedesk act`; each must succeed.
+    fn act_all(&self, mention: &Value, actions: &[&str]) {
+        for action in actions {
+            let o = self.run(&["act", &mention["id"].to_string(), action]);
+            assert!(
+                o.status.success(),
+                "{action}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
     }
 }
 
@@ -203,14 +211,7 @@ fn mastodon_flow(server: &str, prefix: &str, within: Duration, actions: &[&str])
     let reply = curl(&["-H", &auth, &format!("{url}/api/v1/statuses/{reply_id}")]);
     assert_eq!(reply["in_reply_to_id"], status_id.as_str(), "{reply}");
 
-    for action in actions {
-        let o = desk.act(&mention, action);
-        assert!(
-            o.status.success(),
-            "{action}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    desk.act_all(&mention, actions);
 }
 
 #[test]
@@ -377,14 +378,7 @@ fn bluesky_end_to_end() {
         "{reply}"
     );
 
-    for action in ["like", "mute", "block", "report"] {
-        let o = desk.act(&mention, action);
-        assert!(
-            o.status.success(),
-            "{action}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    desk.act_all(&mention, &["like", "mute", "block", "report"]);
 }
 
 #[test]
@@ -453,14 +447,7 @@ fn x_end_to_end_against_the_official_spec() {
         .unwrap_or_default();
     assert_eq!(replied_to, [post_id.as_str()], "{reply}");
 
-    for action in ["like", "mute", "hide"] {
-        let o = desk.act(&mention, action);
-        assert!(
-            o.status.success(),
-            "{action}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    desk.act_all(&mention, &["like", "mute", "hide"]);
     // Every request tonedesk made conformed to the official spec (Prism validated each one).
     let requests = curl(&[&format!("{control}/requests")]);
     let refused: Vec<&Value> = requests
