@@ -1,4 +1,5 @@
-//! Classifier throughput on one core against `vader-sentimental` on the same texts, in one run.
+//! Classifier throughput on one core (rules alone, and with a learned model) against
+//! `vader-sentimental` on the same texts, in one run.
 //! `cargo bench --bench tone` (texts: ../shared/data/tone/airline-dev.tsv when present, else the
 //! built-in demo mentions). Prints posts per second for each and the ratio (target: at least 2×),
 //! plus each one's accuracy on the labelled file when it is there.
@@ -7,9 +8,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tonedesk::config::Config;
-use tonedesk::domain::Author;
+use tonedesk::domain::{Author, Tone};
 use tonedesk::platforms::demo::demo_mentions;
-use tonedesk::tone::Classifier;
+use tonedesk::tone::{Classifier, Example, Model};
 use vader_sentimental::SentimentIntensityAnalyzer;
 
 const DEV: &str = "../shared/data/tone/airline-dev.tsv";
@@ -61,13 +62,40 @@ fn main() {
     let theirs = rate(&bodies, min, |t| {
         black_box(vader.polarity_scores(black_box(t)));
     });
+    // The same classifier with a model learned from corrections (the first 3,000 rows, or all
+    // the demo mentions, taught as an operator would).
+    let examples: Vec<Example> = rows
+        .iter()
+        .take(3000)
+        .filter_map(|(label, text)| {
+            let tone = match label.as_str() {
+                "negative" => Tone::Complaint,
+                other => other.parse().ok()?,
+            };
+            Some(Example {
+                text: text.clone(),
+                tone,
+            })
+        })
+        .collect();
+    let learned = Classifier::new(Config::default().tone_config());
+    learned.set_model(Some(Model::train(&examples)));
+    let with_model = rate(&bodies, min, |t| {
+        black_box(learned.classify(black_box(t), &author));
+    });
+
     println!("texts: {} from {source}", bodies.len());
     println!("tonedesk classifier  {ours:>12.0} posts/s (one core)");
+    println!(
+        "  with a model        {with_model:>12.0} posts/s ({} corrections)",
+        examples.len()
+    );
     println!("vader-sentimental    {theirs:>12.0} posts/s (one core)");
     println!(
         "ratio                {:>12.2}x (target >= 2x)",
         ours / theirs
     );
+    println!("ratio with a model   {:>12.2}x", with_model / theirs);
 
     if rows.iter().any(|(l, _)| l == "negative") {
         let (mut ok_ours, mut ok_vader) = (0usize, 0usize);

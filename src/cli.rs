@@ -12,7 +12,6 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
 use crate::app::desk::{Desk, SendError};
-use crate::app::evaluate::{Scores, label_index};
 use crate::app::export;
 use crate::config::Config;
 use crate::domain::audit::verify_chain;
@@ -20,6 +19,7 @@ use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel};
 use crate::paths::Paths;
 use crate::tone::Classifier;
+use crate::tone::eval::{Scores, label_index};
 
 /// Exit code of a send refused by a rule.
 const REFUSED: u8 = 3;

@@ -2,7 +2,6 @@
 //! the console state with its one `update`, and the worker that performs its effects.
 
 pub mod desk;
-pub mod evaluate;
 pub mod export;
 pub mod library;
 pub mod poller;

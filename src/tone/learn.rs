@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Author, Tags, Tone};
 
+use super::eval::Scores;
 use super::evidence::{Evidence, Quote, ToneScores};
 use super::lexicon::{Lexicon, Scoring};
 use super::rules::Engine;
@@ -561,59 +562,12 @@ pub struct CurvePoint {
     pub blended_macro_f1: f64,
 }
 
-/// The three polarities of `tone eval`.
-const POLARITIES: [&str; 3] = ["positive", "neutral", "negative"];
-
-fn polarity_index(tone: Tone) -> usize {
-    POLARITIES
-        .iter()
-        .position(|p| *p == tone.polarity())
-        .unwrap_or(1)
-}
-
 /// The tone a labelled row teaches: positive, neutral, or a negative kind ("negative" is a complaint).
 fn label_tone(label: &str) -> Option<Tone> {
     match label.trim() {
         "negative" => Some(Tone::Complaint),
         other => other.parse().ok(),
     }
-}
-
-/// A confusion matrix over the three polarities.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Confusion([[u64; 3]; 3]);
-
-impl Confusion {
-    pub fn add(&mut self, gold: Tone, predicted: Tone) {
-        self.0[polarity_index(gold)][polarity_index(predicted)] += 1;
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().flatten().sum()
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        let right: u64 = (0..3).map(|i| self.0[i][i]).sum();
-        ratio(right, self.total())
-    }
-
-    pub fn macro_f1(&self) -> f64 {
-        let f1 = |i: usize| {
-            let tp = self.0[i][i];
-            let p = ratio(tp, (0..3).map(|g| self.0[g][i]).sum());
-            let r = ratio(tp, self.0[i].iter().sum());
-            if p + r == 0.0 {
-                0.0
-            } else {
-                2.0 * p * r / (p + r)
-            }
-        };
-        (0..3).map(f1).sum::<f64>() / 3.0
-    }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 /// A learning curve over labelled `(label, text)` rows (labels positive | neutral | negative, or a
@@ -647,14 +601,14 @@ pub(crate) fn learning_curve_with(
         }
         let (train, eval) = labelled.split_at(k);
         classifier.set_model(None);
-        let mut rules_only = Confusion::default();
+        let mut rules_only = Scores::default();
         for ex in eval {
-            rules_only.add(ex.tone, classifier.classify(&ex.text, &author).tone);
+            rules_only.add_tones(ex.tone, classifier.classify(&ex.text, &author).tone);
         }
         classifier.set_model(Some(Model::train_with(train, params)));
-        let mut blended = Confusion::default();
+        let mut blended = Scores::default();
         for ex in eval {
-            blended.add(ex.tone, classifier.classify(&ex.text, &author).tone);
+            blended.add_tones(ex.tone, classifier.classify(&ex.text, &author).tone);
         }
         classifier.set_model(None);
         points.push(CurvePoint {

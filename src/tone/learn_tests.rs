@@ -208,68 +208,6 @@ fn copay_corrections() -> Vec<Example> {
 const COPAY_NEW: &str = "Copay card shows an error code at the pharmacy counter";
 const COPAY_NEW_2: &str = "the copay card says my member id is invalid";
 
-/// `cargo test --release --lib tone::learn_tests::throughput_with_model -- --ignored --nocapture --test-threads=1`
-#[test]
-#[ignore = "timing; run in release"]
-fn throughput_with_model() {
-    let c = Classifier::new(ToneConfig {
-        products: vec!["Zyntriva".into(), "zyntrivastat".into()],
-        crisis_keywords: vec!["recall".into(), "death".into(), "lawsuit".into()],
-        hcp_handles: vec![],
-    });
-    let author = Author {
-        handle: "someone".into(),
-        display_name: "Sam".into(),
-        bio: "coffee, hiking, dogs".into(),
-    };
-    let posts = [
-        "Thanks for nothing @acmecare, still waiting on the callback you promised.",
-        "Started Zyntriva last week and now I have a rash on both arms",
-        "Can I take Zyntriva with alcohol?",
-        "Loving the new app, refills are so easy now 😍",
-        "Cheap meds no prescription needed!! Buy now bit.ly/xyz",
-        "@acmecare when does the new pack size reach pharmacies? Asking for my mum, she has been \
-         looking everywhere and the pharmacist could not tell us anything about it",
-    ];
-    let run = |label: &str| {
-        let n = 60_000;
-        let start = std::time::Instant::now();
-        let mut flags = 0usize;
-        for i in 0..n {
-            flags += c.classify(posts[i % posts.len()], &author).flags.bits() as usize;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "{label}: {n} posts in {secs:.3}s = {:.0} posts/s (checksum {flags})",
-            n as f64 / secs
-        );
-    };
-    run("rules only");
-    let mut examples = copay_corrections();
-    for (i, p) in posts.iter().enumerate() {
-        examples.push(ex(Tone::ALL[i % 5], p));
-    }
-    c.set_model(Some(Model::train(&examples)));
-    run("with a model of 24 corrections");
-    if let Some(rows) = airline_rows() {
-        let big: Vec<Example> = rows[..rows.len().min(3000)]
-            .iter()
-            .map(|(l, t)| {
-                let tone = if l == "negative" {
-                    Tone::Complaint
-                } else {
-                    l.parse().unwrap()
-                };
-                ex(tone, t)
-            })
-            .collect();
-        let model = Model::train(&big);
-        println!("{model:?}");
-        c.set_model(Some(model));
-        run("with a model of 3000 corrections");
-    }
-}
-
 // ---- unit tests ------------------------------------------------------------------------------
 
 fn classifier() -> Classifier {

@@ -14,6 +14,7 @@
 //! [`Classifier::new`]; phrase lists are indexed by their first token, so [`Classifier::classify`]
 //! compiles nothing and allocates little.
 
+pub mod eval;
 mod evidence;
 mod learn;
 mod lexicon;

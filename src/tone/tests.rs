@@ -607,34 +607,6 @@ fn eval_airline_dev() {
     );
 }
 
-/// `cargo test --release --lib tone::tests::throughput -- --ignored --nocapture`
-#[test]
-#[ignore = "timing; run in release"]
-fn throughput() {
-    let c = classifier();
-    let author = anyone();
-    let posts = [
-        "Thanks for nothing @acmecare, still waiting on the callback you promised.",
-        "Started Zyntriva last week and now I have a rash on both arms",
-        "Can I take Zyntriva with alcohol?",
-        "Loving the new app, refills are so easy now 😍",
-        "Cheap meds no prescription needed!! Buy now bit.ly/xyz",
-        "@acmecare when does the new pack size reach pharmacies? Asking for my mum, she has been \
-         looking everywhere and the pharmacist could not tell us anything about it",
-    ];
-    let n = 60_000;
-    let start = std::time::Instant::now();
-    let mut flags = 0usize;
-    for i in 0..n {
-        flags += c.classify(posts[i % posts.len()], &author).flags.bits() as usize;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{n} posts in {secs:.3}s = {:.0} posts/s (checksum {flags})",
-        n as f64 / secs
-    );
-}
-
 // ---- adverse-event quality on hand-written posts -----------------------------------------------
 
 /// Adverse-event reports about a configured product: side effects, lack of effect, misuse or

@@ -1,7 +1,9 @@
-//! Scoring the classifier against labelled text (`tone eval`): accuracy and macro-F1 over the
+//! Scoring the classifier against labelled text (`tone eval`, `tone curve`): accuracy and macro-F1 over the
 //! three polarities positive, neutral, negative.
 
 use std::fmt;
+
+use crate::domain::Tone;
 
 pub const LABELS: [&str; 3] = ["positive", "neutral", "negative"];
 
@@ -14,6 +16,12 @@ pub struct Scores {
 impl Scores {
     pub fn add(&mut self, gold: usize, predicted: usize) {
         self.confusion[gold][predicted] += 1;
+    }
+
+    /// Counts one text by the polarities of its gold and predicted tones.
+    pub fn add_tones(&mut self, gold: Tone, predicted: Tone) {
+        let index = |t: Tone| label_index(t.polarity()).unwrap_or(1);
+        self.add(index(gold), index(predicted));
     }
 
     pub fn total(&self) -> u64 {
