@@ -21,6 +21,10 @@ use crate::paths::Paths;
 use crate::tone::Classifier;
 use crate::tone::eval::{Scores, label_index};
 
+mod workflow;
+
+use workflow::{AeCommand, ApproveArgs, ReviewCommand};
+
 /// Exit code of a send refused by a rule.
 const REFUSED: u8 = 3;
 
@@ -100,6 +104,21 @@ pub enum Command {
         #[command(subcommand)]
         command: AeCommand,
     },
+    /// Custom drafts waiting for MLR review (the review queue).
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+    /// Put a mention aside until later, or set an HCP follow-up reminder (audited).
+    Snooze {
+        mention: i64,
+        /// How long: 90m, 4h, 2d.
+        #[arg(long = "for", value_name = "DURATION", conflicts_with = "follow_up")]
+        duration: Option<String>,
+        /// A follow-up reminder `targets.hcp_follow_up_days` from now.
+        #[arg(long)]
+        follow_up: bool,
+    },
     /// Crisis mode: pause all outbound except holding statements.
     Crisis {
         #[command(subcommand)]
@@ -122,6 +141,8 @@ pub enum LibraryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a reviewed draft a library reply, with its MLR approval reference and expiry.
+    Approve(ApproveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,15 +170,6 @@ pub enum ToneCommand {
     /// Learning curve on a TSV file: train on the first k rows as if they were corrections
     /// (k = 100, 300, 1000, 3000) and score the rest, rules alone and with the model.
     Curve { file: PathBuf },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AeCommand {
-    /// Export AE-flagged mentions for the safety team.
-    Export {
-        #[arg(long, value_enum, default_value = "csv")]
-        format: AeFormat,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,12 +216,6 @@ impl From<ActArg> for ModAction {
 pub enum AuditFormat {
     Csv,
     Jsonl,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum AeFormat {
-    Csv,
-    Json,
 }
 
 /// Entry point of the binary.
@@ -336,12 +342,19 @@ async fn command(desk: Arc<Desk>, cmd: Command) -> Result<ExitCode> {
         Command::Act { mention, action } => act(desk, mention, action.into()).await,
         Command::Library { command } => library(desk, command).await,
         Command::Audit { command } => audit(desk, command).await,
-        Command::Ae {
-            command: AeCommand::Export { format },
-        } => {
+        Command::Ae { command } => {
             seed_demo(desk).await;
-            ae_export(desk, format).await
+            workflow::ae(desk, command).await
         }
+        Command::Review { command } => {
+            seed_demo(desk).await;
+            workflow::review(desk, command).await
+        }
+        Command::Snooze {
+            mention,
+            duration,
+            follow_up,
+        } => workflow::snooze(desk, mention, duration, follow_up).await,
         Command::Crisis { command } => crisis(desk, command).await,
         Command::Doctor => doctor(desk).await,
         Command::Tone { .. } => {
@@ -564,6 +577,7 @@ async fn act(desk: &Desk, mention: i64, action: ModAction) -> Result<ExitCode> {
 
 async fn library(desk: &Desk, cmd: LibraryCommand) -> Result<ExitCode> {
     match cmd {
+        LibraryCommand::Approve(args) => return workflow::approve(desk, args).await,
         LibraryCommand::List { json } => {
             let lib = &desk.library;
             if json {
@@ -693,24 +707,6 @@ async fn audit(desk: &Desk, cmd: AuditCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-async fn ae_export(desk: &Desk, format: AeFormat) -> Result<ExitCode> {
-    let all = desk.store.call(|s| s.all_mentions()).await?;
-    let cases: Vec<_> = all
-        .iter()
-        .filter_map(|m| export::ae_json(m, &desk.config.targets))
-        .collect();
-    match format {
-        AeFormat::Json => println!("{}", serde_json::to_string_pretty(&cases)?),
-        AeFormat::Csv => {
-            println!("{}", export::AE_COLUMNS.join(","));
-            for c in &cases {
-                println!("{}", export::csv_record(c, &export::AE_COLUMNS));
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn crisis(desk: &Desk, cmd: CrisisCommand) -> Result<ExitCode> {

@@ -240,6 +240,7 @@ impl Config {
             ("spam", t.spam),
             ("ae", t.ae),
             ("ae_report_hours", t.ae_report_hours),
+            ("hcp_follow_up_days", t.hcp_follow_up_days),
         ]
         .into_iter()
         .find(|(_, v)| *v == 0)

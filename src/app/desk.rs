@@ -186,12 +186,12 @@ impl Desk {
         self.connectors.iter().find(|c| c.account() == account)
     }
 
-    fn record(&self, action: &str) -> AuditRecord {
+    pub(crate) fn record(&self, action: &str) -> AuditRecord {
         AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action)
     }
 
     /// An audit record about one mention.
-    fn record_about(&self, action: &str, m: &Mention) -> AuditRecord {
+    pub(crate) fn record_about(&self, action: &str, m: &Mention) -> AuditRecord {
         let mut rec = self.record(action);
         rec.platform = Some(m.platform.as_str().into());
         rec.account = Some(m.account.clone());
@@ -400,6 +400,8 @@ impl Desk {
             crisis: crisis.as_deref(),
             known_hash: known_hash.as_deref(),
             earlier_reply: earlier.as_deref(),
+            vars,
+            products: &self.config.brand.products,
         };
         let (text, verdict) = match rendered {
             Ok(text) => {

@@ -2,9 +2,12 @@
 
 use serde_json::{Value, json};
 
+use time::OffsetDateTime;
+
+use super::compliance::AeReport;
+use super::desk::case_number;
+use crate::domain::Mention;
 use crate::domain::audit::{AuditEntry, format_utc};
-use crate::domain::playbook::Targets;
-use crate::domain::{Flag, Mention};
 
 /// A mention as `queue --json` prints it.
 pub fn mention_json(m: &Mention) -> Value {
@@ -98,50 +101,74 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// The columns of `ae export`.
-pub const AE_COLUMNS: [&str; 12] = [
+/// The columns of `ae export`: the case, the four minimum elements with their state, the verbatim
+/// text, the clock, and where the record stands.
+pub const AE_COLUMNS: [&str; 24] = [
+    "case",
     "mention",
     "platform",
     "account",
     "url",
     "reporter",
-    "reporter_name",
+    "reporter_state",
+    "patient",
+    "patient_state",
+    "product",
+    "product_state",
+    "reaction",
+    "reaction_state",
+    "valid_case",
+    "missing",
+    "verbatim",
     "published_at",
     "report_due_at",
-    "verbatim",
-    "cues",
-    "state",
+    "overdue",
+    "intake",
     "flagged_by",
+    "notes",
+    "state",
+    "previously_exported_at",
 ];
 
-/// An AE case as far as the tags know it. The structured intake (patient, product, reaction as
-/// confirmed by the operator) is not part of this build.
-pub fn ae_json(m: &Mention, targets: &Targets) -> Option<Value> {
-    if !m.tags.flags.contains(Flag::Ae) {
-        return None;
-    }
-    Some(json!({
+/// One AE case for pharmacovigilance, as `ae export` writes it.
+pub fn ae_json(r: &AeReport, now: OffsetDateTime) -> Value {
+    let c = &r.case;
+    let m = &r.mention;
+    json!({
+        "case": case_number(m.id),
         "mention": m.id,
         "platform": m.platform.as_str(),
         "account": m.account,
         "url": m.url,
-        "reporter": m.author.handle,
-        "reporter_name": m.author.display_name,
-        "published_at": format_utc(m.created_at),
-        "report_due_at": format_utc(targets.ae_report_due(m.created_at)),
-        "verbatim": m.text,
-        "cues": m.tags.reasons.join("; "),
-        "state": m.state.as_str(),
+        "reporter": c.reporter.value,
+        "reporter_state": c.reporter.state.as_str(),
+        "patient": c.patient.value,
+        "patient_state": c.patient.state.as_str(),
+        "product": c.product.value,
+        "product_state": c.product.state.as_str(),
+        "reaction": c.reaction.value,
+        "reaction_state": c.reaction.state.as_str(),
+        "valid_case": c.complete(),
+        "missing": c.gaps().join(" "),
+        "verbatim": c.verbatim,
+        "published_at": format_utc(c.published_at),
+        "report_due_at": format_utc(c.due_at),
+        "overdue": c.overdue(now),
+        "intake": if r.confirmed { "confirmed" } else { "from tags, not confirmed" },
         "flagged_by": match m.tags.source {
             crate::domain::TagSource::Classifier => "classifier",
             crate::domain::TagSource::Operator => "operator",
         },
-    }))
+        "notes": c.notes,
+        "state": m.state.as_str(),
+        "previously_exported_at": r.exported_at.map(format_utc),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Flag;
     use crate::domain::reply::tests::mention;
 
     #[test]
@@ -174,8 +201,18 @@ mod tests {
         }
         assert_eq!(j["flags"], json!(["ae"]));
         assert_eq!(j["created_at"], "2026-06-01T10:00:00Z");
-        let ae = ae_json(&m, &Targets::default()).unwrap();
+        let report = AeReport {
+            case: crate::domain::AeCase::prefill(&m, 24),
+            mention: m.clone(),
+            confirmed: false,
+            exported_at: None,
+        };
+        let ae = ae_json(&report, m.created_at);
         assert_eq!(ae["report_due_at"], "2026-06-02T10:00:00Z");
-        assert!(ae_json(&mention(&[]), &Targets::default()).is_none());
+        assert_eq!(ae["overdue"], false);
+        assert_eq!(ae["missing"], "patient product reaction");
+        for col in AE_COLUMNS {
+            assert!(ae.get(col).is_some(), "{col}");
+        }
     }
 }

@@ -87,6 +87,8 @@ struct RawReply {
     platforms: Vec<Platform>,
     #[serde(default)]
     holding: bool,
+    #[serde(default)]
+    confirms_health: bool,
     text: String,
     #[serde(default)]
     prompt: Vec<RawPrompt>,
@@ -227,6 +229,56 @@ impl Library {
     }
 }
 
+/// Appends a draft approved by MLR to `file` as a new library reply (version 1, approved today).
+/// The draft's wording is kept exactly, placeholders included (checked when it was filed). The
+/// entry is parsed back before anything is written, and written in one append.
+pub fn append_approved(
+    file: &Path,
+    draft: &crate::domain::Draft,
+    a: &super::compliance::Approval,
+    today: Date,
+) -> Result<(), String> {
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let list = |items: Vec<&str>| {
+        let quoted: Vec<String> = items.into_iter().map(quote).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    let text = draft.text.clone();
+    let entry = format!(
+        "\n# Approved from draft {draft_id} ({operator}, {created}).\n[[reply]]\nid = {id}\nversion = 1\napproval = {approval}\napproved_on = {today}\nexpires_on = {expires}\ntones = {tones}\nflags = {flags}\nchannel = {channel}\ntext = {text}\n",
+        draft_id = draft.id,
+        operator = draft.operator.replace('\n', " "),
+        created = crate::domain::audit::format_utc(draft.created_at),
+        id = quote(&a.reply_id),
+        approval = quote(&a.reference),
+        expires = a.expires_on,
+        tones = list(a.tones.iter().map(|t| t.as_str()).collect()),
+        flags = list(a.flags.iter().map(|f| f.as_str()).collect()),
+        channel = quote(a.channel.as_str()),
+        text = quote(&text),
+    );
+    let mut check = Library::default();
+    let mut errors = Vec::new();
+    check.add_file(file, &entry, &mut errors);
+    if let Some(e) = errors.first() {
+        return Err(format!("the approved reply would not load: {e}"));
+    }
+    if let Some(r) = check.replies.first()
+        && r.text != text
+    {
+        return Err("the approved reply's text would not round-trip".into());
+    }
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    f.write_all(entry.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))
+}
+
 fn build(raw: RawReply) -> Result<Reply, String> {
     let id_ok = !raw.id.is_empty()
         && raw
@@ -289,6 +341,7 @@ fn build(raw: RawReply) -> Result<Reply, String> {
         channel: raw.channel,
         platforms: raw.platforms,
         holding: raw.holding,
+        confirms_health: raw.confirms_health,
         text: raw.text,
         segments,
         prompts,

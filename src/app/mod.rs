@@ -1,8 +1,10 @@
 //! The application: the desk (config, store, library, classifier and connectors wired together),
 //! the console state with its one `update`, and the worker that performs its effects.
 
+pub mod compliance;
 pub mod desk;
 pub mod export;
+mod forms;
 pub mod library;
 pub mod poller;
 pub mod state;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::desk::{PollReport, Preview, SendReport};
+pub use super::forms::{AeForm, FORM_FIELDS, SNOOZE_CHOICES};
 use super::library::Library;
 use crate::domain::playbook::ModAction;
-use crate::domain::{Flag, Flags, Mention, MentionId, Tags, Tone};
+use crate::domain::{AeCase, Draft, Flag, Flags, Mention, MentionId, Tags, Tone};
 use crate::store::{Counts, Filter, QueueQuery, View};
 
 /// Rows fetched around the selection.
@@ -28,6 +29,8 @@ pub enum Action {
     Draft,
     Retag,
     AeIntake,
+    /// `z`: snooze, or set an HCP follow-up.
+    Snooze,
     Mod(ModAction),
     Done,
     Search,
@@ -66,6 +69,17 @@ pub enum Action {
     Polled(Vec<PollReport>),
     /// A stream is still paging through a first-run backfill.
     Backfilling(PollReport),
+    /// A mention's AE intake record (saved, or pre-filled) and whether it was saved before.
+    AeLoaded(Result<(Box<AeCase>, bool), String>),
+    /// What the operator wrote in the editor (`None`: nothing, the draft was dropped).
+    DraftWritten {
+        mention: MentionId,
+        text: Option<String>,
+    },
+    /// The drafts waiting for review (for the review view).
+    DraftsLoaded(Vec<Draft>),
+    /// Snoozed mentions and follow-ups back in the queue, with why they were put aside.
+    Woke(Vec<(MentionId, String)>),
 }
 
 /// Work for the worker; its answers come back as [`Action`]s.
@@ -98,6 +112,31 @@ pub enum Effect {
     StartPolling,
     /// Settle sends a crash left between intent and result.
     Reconcile,
+    LoadAe {
+        mention: MentionId,
+    },
+    SaveAe {
+        case: Box<AeCase>,
+    },
+    /// Open `$EDITOR` on `seed` (the console performs this one itself: it owns the terminal).
+    EditDraft {
+        mention: MentionId,
+        seed: String,
+    },
+    FileDraft {
+        mention: MentionId,
+        text: String,
+    },
+    LoadDrafts,
+    Snooze {
+        mention: MentionId,
+        until: OffsetDateTime,
+    },
+    FollowUp {
+        mention: MentionId,
+    },
+    /// Bring back snoozed mentions whose time has come.
+    Wake,
 }
 
 /// The overlay in front of the queue, if any.
@@ -123,6 +162,10 @@ pub enum Mode {
     },
     Search {
         input: String,
+    },
+    AeForm(Box<AeForm>),
+    Snooze {
+        mention: MentionId,
     },
 }
 
@@ -205,10 +248,24 @@ pub struct AppState {
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
+    /// Hours from publish time to the AE report (the AE clock), from the config.
+    pub ae_report_hours: u32,
+    /// Drafts waiting for MLR review (loaded for the review view).
+    pub drafts: Vec<Draft>,
+    /// Library replies that expire within 30 days: (id, days left).
+    pub expiring: Vec<(String, i64)>,
 }
 
 impl AppState {
     pub fn new(brand: String, demo: bool, library: Arc<Library>, now: OffsetDateTime) -> Self {
+        let expiring = library
+            .replies
+            .iter()
+            .filter_map(|r| {
+                let days = (r.expires_on - now.date()).whole_days();
+                (days <= 30).then(|| (r.id.clone(), days))
+            })
+            .collect();
         AppState {
             brand,
             demo,
@@ -229,6 +286,9 @@ impl AppState {
             poll: PollStatus::default(),
             quit: false,
             dirty: true,
+            ae_report_hours: 24,
+            drafts: Vec::new(),
+            expiring,
         }
     }
 
@@ -236,7 +296,12 @@ impl AppState {
     pub fn start(&mut self) -> Vec<Effect> {
         self.loading = true;
         self.poll.started = true;
-        vec![self.load(0), Effect::Reconcile, Effect::StartPolling]
+        vec![
+            self.load(0),
+            Effect::Reconcile,
+            Effect::StartPolling,
+            Effect::Wake,
+        ]
     }
 
     pub fn selected_mention(&self) -> Option<&Mention> {
@@ -248,7 +313,10 @@ impl AppState {
     /// The mention an action applies to: the selection, or the one whose overlay is open.
     fn target(&self) -> Option<MentionId> {
         match &self.mode {
-            Mode::Picker { mention, .. } | Mode::Retag { mention, .. } => Some(*mention),
+            Mode::Picker { mention, .. }
+            | Mode::Retag { mention, .. }
+            | Mode::Snooze { mention } => Some(*mention),
+            Mode::AeForm(form) => Some(form.case.mention),
             Mode::Preview { preview, .. } => Some(preview.mention),
             _ => self.selected_mention().map(|m| m.id),
         }
@@ -264,7 +332,11 @@ impl AppState {
     fn reload(&mut self) -> Vec<Effect> {
         self.loading = true;
         let start = self.selected.saturating_sub(WINDOW / 2);
-        vec![self.load(start)]
+        let mut fx = vec![self.load(start)];
+        if self.query.view == View::Review {
+            fx.push(Effect::LoadDrafts);
+        }
+        fx
     }
 
     fn note(&mut self, text: impl Into<String>, error: bool) {
@@ -297,9 +369,14 @@ impl AppState {
         match action {
             Action::Tick(now) => {
                 // Only a change of minute changes what is drawn (ages and time left).
-                self.dirty = now.minute() != self.now.minute() || now.hour() != self.now.hour();
+                let new_minute = now.minute() != self.now.minute() || now.hour() != self.now.hour();
+                self.dirty = new_minute;
                 self.now = now;
-                Vec::new()
+                if new_minute {
+                    vec![Effect::Wake]
+                } else {
+                    Vec::new()
+                }
             }
             Action::Resize => Vec::new(),
             Action::Polled(reports) => {
@@ -401,6 +478,49 @@ impl AppState {
                 }
                 self.reload()
             }
+            Action::AeLoaded(result) => {
+                match result {
+                    Ok((case, saved)) => {
+                        self.mode = Mode::AeForm(Box::new(AeForm {
+                            case: *case,
+                            saved,
+                            field: 0,
+                            editing: None,
+                        }));
+                    }
+                    Err(e) => self.note(format!("AE intake: {e}"), true),
+                }
+                Vec::new()
+            }
+            Action::DraftWritten { mention, text } => match text {
+                Some(text) => vec![Effect::FileDraft { mention, text }],
+                None => {
+                    self.note("draft dropped: nothing was written", false);
+                    Vec::new()
+                }
+            },
+            Action::DraftsLoaded(drafts) => {
+                self.drafts = drafts;
+                Vec::new()
+            }
+            Action::Woke(back) => {
+                if back.is_empty() {
+                    self.dirty = false;
+                    return Vec::new();
+                }
+                let follow_ups = back.iter().filter(|(_, r)| r == "follow-up").count();
+                let ids: Vec<String> = back.iter().map(|(id, _)| id.to_string()).collect();
+                self.note(
+                    format!(
+                        "reminder: {} mention(s) back in the queue ({} HCP follow-up(s)): {}",
+                        back.len(),
+                        follow_ups,
+                        ids.join(", ")
+                    ),
+                    false,
+                );
+                self.reload()
+            }
             other => self.on_key(other),
         }
     }
@@ -429,6 +549,8 @@ impl AppState {
                 flags,
             } => self.on_retag(action, mention, tone, flags),
             Mode::Search { input } => self.on_search(action, input),
+            Mode::AeForm(form) => self.on_ae_form(action, form),
+            Mode::Snooze { mention } => self.on_snooze(action, mention),
         }
     }
 
@@ -521,27 +643,15 @@ impl AppState {
                 }
                 Vec::new()
             }
-            Action::AeIntake => {
-                let Some(m) = self.selected_mention() else {
-                    return Vec::new();
-                };
-                if m.tags.flags.contains(Flag::Ae) {
-                    self.note(
-                        "already flagged AE: answer it privately with the AE reply; the full intake form is not built yet",
-                        false,
-                    );
-                    return Vec::new();
+            Action::AeIntake => match self.selected_mention() {
+                Some(m) => vec![Effect::LoadAe { mention: m.id }],
+                None => Vec::new(),
+            },
+            Action::Snooze => {
+                if let Some(m) = self.selected_mention() {
+                    self.mode = Mode::Snooze { mention: m.id };
                 }
-                let mut tags = Tags::operator(
-                    m.tags.tone,
-                    m.tags.flags,
-                    "operator flagged an adverse event",
-                );
-                tags.flags.insert(Flag::Ae);
-                vec![Effect::Retag {
-                    mention: m.id,
-                    tags,
-                }]
+                Vec::new()
             }
             Action::Mod(action) => match self.target() {
                 Some(mention) => vec![Effect::Act { mention, action }],
@@ -551,13 +661,16 @@ impl AppState {
                 Some(mention) => vec![Effect::Done { mention }],
                 None => Vec::new(),
             },
-            Action::Draft => {
-                self.note(
-                    "custom drafts go to MLR review; the review queue is not built yet, so use an approved reply (r)",
-                    true,
-                );
-                Vec::new()
-            }
+            Action::Draft => match self.selected_mention() {
+                Some(m) => vec![Effect::EditDraft {
+                    mention: m.id,
+                    seed: draft_seed(m),
+                }],
+                None => {
+                    self.note("nothing selected", true);
+                    Vec::new()
+                }
+            },
             _ => {
                 self.dirty = false;
                 Vec::new()
@@ -683,8 +796,35 @@ impl AppState {
 
     /// Whether typed characters go to an input rather than the key map.
     pub fn wants_text(&self) -> bool {
-        matches!(self.mode, Mode::Search { .. } | Mode::Retag { .. })
+        matches!(
+            self.mode,
+            Mode::Search { .. } | Mode::Retag { .. } | Mode::AeForm(_) | Mode::Snooze { .. }
+        )
     }
+}
+
+/// What the editor opens with for a custom draft: how it works, then the mention, as comments.
+fn draft_seed(m: &Mention) -> String {
+    let mut seed = String::from(
+        "# Write the custom reply below; lines starting with '#' are left out.\n\
+         # It goes to the MLR review queue and cannot be sent until it is approved\n\
+         # (tonedesk library approve). Placeholders you may use: {first_name} {author}\n\
+         # {agent} {signoff} {case} {contact.KEY}. Save and quit to file it; an empty\n\
+         # file drops it.\n#\n",
+    );
+    seed.push_str(&format!(
+        "# Replying to {} on {} (mention {}):\n",
+        m.author.at_handle(),
+        m.platform,
+        m.id
+    ));
+    for line in m.text.lines() {
+        seed.push_str("# > ");
+        seed.extend(line.chars().filter(|c| !c.is_control()));
+        seed.push('\n');
+    }
+    seed.push('\n');
+    seed
 }
 
 #[cfg(test)]
@@ -894,8 +1034,10 @@ mod tests {
             }]
         );
         assert_eq!(s.update(Action::Done), vec![Effect::Done { mention: 1 }]);
-        let fx = s.update(Action::AeIntake);
-        assert!(matches!(&fx[0], Effect::Retag { tags, .. } if tags.flags.contains(Flag::Ae)));
+        assert_eq!(
+            s.update(Action::AeIntake),
+            vec![Effect::LoadAe { mention: 1 }]
+        );
         s.update(Action::Help);
         assert_eq!(s.mode, Mode::Help);
         s.update(Action::Back);
@@ -931,5 +1073,118 @@ mod tests {
             matches!(fx[..], [Effect::LoadPage { .. }]),
             "new mentions reload the page"
         );
+    }
+
+    #[test]
+    fn the_ae_form_edits_cycles_and_saves() {
+        let mut s = loaded(3);
+        let mut m = mention(&[Flag::Ae]);
+        m.text = "my zyntriva gave me hives".into();
+        let case = AeCase::prefill(&m, 24);
+        s.update(Action::AeLoaded(Ok((Box::new(case), false))));
+        assert!(s.wants_text());
+        // Field 0 (reporter) → down to patient, edit it.
+        s.update(Action::Input('j'));
+        s.update(Action::Submit);
+        for _ in 0..40 {
+            s.update(Action::Backspace);
+        }
+        for c in "my son".chars() {
+            s.update(Action::Input(c));
+        }
+        s.update(Action::Submit);
+        // Product (nothing found, so "to ask"): cycle its state to "missing".
+        s.update(Action::Down);
+        s.update(Action::Input(' '));
+        let Mode::AeForm(form) = &s.mode else {
+            panic!("the form closed: {:?}", s.mode);
+        };
+        assert_eq!(form.case.patient.value, "my son");
+        assert_eq!(
+            form.case.patient.state,
+            crate::domain::ElementState::Present
+        );
+        assert_eq!(
+            form.case.product.state,
+            crate::domain::ElementState::Missing
+        );
+        let fx = s.update(Action::Input('y'));
+        assert!(
+            matches!(&fx[..], [Effect::SaveAe { case }] if case.patient.value == "my son"),
+            "{fx:?}"
+        );
+        assert_eq!(s.mode, Mode::Normal);
+
+        // Esc while typing drops the edit only; Esc again closes without saving.
+        let case = AeCase::prefill(&m, 24);
+        s.update(Action::AeLoaded(Ok((Box::new(case.clone()), true))));
+        s.update(Action::Submit);
+        s.update(Action::Input('x'));
+        s.update(Action::Back);
+        assert!(matches!(&s.mode, Mode::AeForm(f) if f.case == case && f.editing.is_none()));
+        assert!(s.update(Action::Back).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn snooze_follow_up_draft_and_wake() {
+        let mut s = loaded(3);
+        s.update(Action::Snooze);
+        assert_eq!(s.mode, Mode::Snooze { mention: 1 });
+        assert!(s.update(Action::Input('9')).is_empty(), "not a choice");
+        assert_eq!(
+            s.update(Action::Input('2')),
+            vec![Effect::Snooze {
+                mention: 1,
+                until: NOW + time::Duration::hours(4)
+            }]
+        );
+        s.update(Action::Snooze);
+        assert_eq!(
+            s.update(Action::Input('f')),
+            vec![Effect::FollowUp { mention: 1 }]
+        );
+
+        let fx = s.update(Action::Draft);
+        assert!(
+            matches!(&fx[..], [Effect::EditDraft { mention: 1, seed }] if seed.contains("# > hi")),
+            "{fx:?}"
+        );
+        assert!(
+            s.update(Action::DraftWritten {
+                mention: 1,
+                text: None
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            s.update(Action::DraftWritten {
+                mention: 1,
+                text: Some("Sorry!".into())
+            }),
+            vec![Effect::FileDraft {
+                mention: 1,
+                text: "Sorry!".into()
+            }]
+        );
+
+        let fx = s.update(Action::Woke(vec![(2, "follow-up".into())]));
+        assert!(matches!(fx[0], Effect::LoadPage { .. }));
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("1 HCP follow-up"))
+        );
+        // A new minute asks for a wake-up; the review view also loads its drafts.
+        assert_eq!(
+            s.update(Action::Tick(NOW + time::Duration::minutes(1))),
+            vec![Effect::Wake]
+        );
+        for _ in 0..3 {
+            s.update(Action::SwitchView);
+        }
+        assert_eq!(s.query.view, View::Review);
+        s.update(Action::SwitchView);
+        assert_eq!(s.query.view, View::Snoozed);
     }
 }

@@ -122,20 +122,105 @@ async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
                 .map_err(|e| e.to_string()),
         }),
         Effect::StartPolling => None,
+        Effect::LoadAe { mention } => Some(Action::AeLoaded(
+            desk.ae_case(mention)
+                .await
+                .map(|(case, saved)| (Box::new(case), saved))
+                .map_err(|e| e.to_string()),
+        )),
+        Effect::SaveAe { case } => {
+            let mention = case.mention;
+            let gaps = case.gaps();
+            let result = desk.save_ae_case(*case).await;
+            Some(Action::Acted {
+                what: if gaps.is_empty() {
+                    format!("AE intake for mention {mention} saved, all four elements present")
+                } else {
+                    format!(
+                        "AE intake for mention {mention} saved, still to complete: {}",
+                        gaps.join(", ")
+                    )
+                },
+                result: result.map(|_| ()).map_err(|e| e.to_string()),
+            })
+        }
+        // The console opens the editor itself (it owns the terminal).
+        Effect::EditDraft { .. } => None,
+        Effect::FileDraft { mention, text } => {
+            let result = desk.draft(Some(mention), text).await;
+            Some(Action::Acted {
+                what: match &result {
+                    Ok((id, _)) => format!(
+                        "draft {id} filed for MLR review (Tab to the Review view; it cannot be sent until `tonedesk library approve {id}`)"
+                    ),
+                    Err(_) => "filing the draft".into(),
+                },
+                result: result.map(|_| ()).map_err(|e| e.to_string()),
+            })
+        }
+        Effect::LoadDrafts => match desk.drafts(Some(crate::domain::DraftState::Draft)).await {
+            Ok(d) => Some(Action::DraftsLoaded(d)),
+            Err(e) => Some(Action::Acted {
+                what: "loading the drafts".into(),
+                result: Err(e.to_string()),
+            }),
+        },
+        Effect::Snooze { mention, until } => Some(Action::Acted {
+            what: format!(
+                "mention {mention} snoozed until {}",
+                crate::domain::audit::format_utc(until)
+            ),
+            result: desk
+                .snooze(mention, until)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }),
+        Effect::FollowUp { mention } => {
+            let result = desk.follow_up(mention).await;
+            Some(Action::Acted {
+                what: match &result {
+                    Ok((_, until)) => format!(
+                        "follow-up reminder for mention {mention} on {}",
+                        until.date()
+                    ),
+                    Err(_) => format!("follow-up for mention {mention}"),
+                },
+                result: result.map(|_| ()).map_err(|e| e.to_string()),
+            })
+        }
+        Effect::Wake => match desk.wake().await {
+            Ok(back) if back.is_empty() => None,
+            Ok(back) => Some(Action::Woke(back)),
+            Err(e) => {
+                tracing::warn!("waking snoozed mentions failed: {e}");
+                None
+            }
+        },
         Effect::Reconcile => match desk.reconcile().await {
             Ok(settled) if settled.is_empty() => None,
-            Ok(settled) => Some(Action::Acted {
-                what: format!(
-                    "{} unfinished send(s) from the last run settled: {}",
-                    settled.len(),
-                    settled
-                        .iter()
-                        .map(|r| format!("mention {} {}", r.mention, r.outcome))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                result: Ok(()),
-            }),
+            Ok(settled) => {
+                let list = settled
+                    .iter()
+                    .map(|r| format!("mention {} {}", r.mention, r.outcome))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let unknown = settled.iter().filter(|r| r.outcome == "unknown").count();
+                Some(Action::Acted {
+                    what: format!(
+                        "{} unfinished send(s) from the last run settled",
+                        settled.len()
+                    ),
+                    // An outcome nobody could establish is for a person to check on the platform.
+                    result: if unknown > 0 {
+                        Err(format!(
+                            "{list}; check the {unknown} unknown one(s) on the platform before answering again"
+                        ))
+                    } else {
+                        Ok(())
+                    },
+                })
+            }
             Err(e) => Some(Action::Acted {
                 what: "settling unfinished sends".into(),
                 result: Err(e.to_string()),

@@ -389,6 +389,8 @@ pub struct Mention {
     pub state: MentionState,
     /// When the first-response target runs out.
     pub due_at: OffsetDateTime,
+    /// When a snoozed mention (or an HCP follow-up) comes back to the queue.
+    pub snooze_until: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub struct Targets {
     pub ae: u32,
     /// Hours from the post's publish time until an AE must reach pharmacovigilance.
     pub ae_report_hours: u32,
+    /// Days until a healthcare professional's follow-up reminder comes back to the queue.
+    pub hcp_follow_up_days: u32,
 }
 
 impl Default for Targets {
@@ -73,6 +75,7 @@ impl Default for Targets {
             spam: 60,
             ae: 60,
             ae_report_hours: 24,
+            hcp_follow_up_days: 90,
         }
     }
 }

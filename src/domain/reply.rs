@@ -74,6 +74,22 @@ impl ChannelRule {
     }
 }
 
+impl FromStr for ChannelRule {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "public" => Ok(ChannelRule::Public),
+            "private" => Ok(ChannelRule::Private),
+            "either" => Ok(ChannelRule::Either),
+            other => Err(UnknownName::new(
+                "channel",
+                other,
+                "public, private, either",
+            )),
+        }
+    }
+}
+
 /// A prompt variable the operator fills in, bounded in length and shape.
 #[derive(Debug, Clone)]
 pub struct Prompt {
@@ -208,6 +224,8 @@ pub struct Reply {
     pub platforms: Vec<Platform>,
     /// A holding statement may still be sent in crisis mode.
     pub holding: bool,
+    /// The wording speaks of the person's health condition or treatment: private channel only.
+    pub confirms_health: bool,
     pub text: String,
     pub segments: Vec<Segment>,
     pub prompts: Vec<Prompt>,
@@ -341,6 +359,10 @@ pub enum Refusal {
     )]
     MissingContact { id: String, key: String },
     #[error(
+        "rule 'privacy': a public reply must not confirm a person's health condition or treatment: {what}; answer in the private channel or leave it out"
+    )]
+    Privacy { what: String },
+    #[error(
         "rule 'answered': mention {mention} already has a reply ({state}); check it before sending another"
     )]
     AlreadyAnswered { mention: i64, state: String },
@@ -442,6 +464,10 @@ pub struct SendContext<'a> {
     pub known_hash: Option<&'a str>,
     /// The state of an earlier reply to the same mention, if any.
     pub earlier_reply: Option<&'a str>,
+    /// The declared variables' values, as filled in (checked by the privacy guard).
+    pub vars: &'a BTreeMap<String, String>,
+    /// The brand's product names (a public reply must not name them next to the person).
+    pub products: &'a [String],
 }
 
 /// Every rule of DESIGN §2 that can refuse a send, in the order a person would want to hear them.
@@ -516,6 +542,23 @@ pub fn check_send(
             requested: channel,
         });
     }
+    if channel == Channel::Public {
+        if reply.confirms_health {
+            return Err(Refusal::Privacy {
+                what: format!(
+                    "reply '{}' is declared as confirming health (confirms_health)",
+                    reply.id
+                ),
+            });
+        }
+        for (name, value) in ctx.vars {
+            if let Some(term) = super::privacy::health_term(value, ctx.products) {
+                return Err(Refusal::Privacy {
+                    what: format!("the value of '{name}' mentions '{term}'"),
+                });
+            }
+        }
+    }
     let length = measure(mention.platform, rendered);
     let limit = mention.platform.limit();
     if length > limit {
@@ -547,6 +590,7 @@ pub(crate) mod tests {
             channel: ChannelRule::Either,
             platforms: vec![],
             holding: false,
+            confirms_health: false,
             text: text.into(),
             segments: parse_template(text).unwrap(),
             prompts: vec![Prompt {
@@ -584,8 +628,12 @@ pub(crate) mod tests {
             },
             state: MentionState::Open,
             due_at: datetime!(2026-06-01 11:00 UTC),
+            snooze_until: None,
         }
     }
+
+    static NO_VARS: BTreeMap<String, String> = BTreeMap::new();
+    static PRODUCTS: [String; 0] = [];
 
     fn ctx() -> SendContext<'static> {
         SendContext {
@@ -593,6 +641,8 @@ pub(crate) mod tests {
             crisis: None,
             known_hash: None,
             earlier_reply: None,
+            vars: &NO_VARS,
+            products: &PRODUCTS,
         }
     }
 
@@ -718,6 +768,31 @@ pub(crate) mod tests {
         };
         let e = check_send(&r, &m, Channel::Public, "x", &answered).unwrap_err();
         assert!(e.to_string().starts_with("rule 'answered'"), "{e}");
+
+        // The privacy guard: what is filled in, and what the template declares.
+        let products = vec!["Zyntriva".to_owned()];
+        let vars = BTreeMap::from([("topic".to_owned(), "your Zyntriva refill".to_owned())]);
+        let filled = SendContext {
+            vars: &vars,
+            products: &products,
+            ..ctx()
+        };
+        let e = check_send(&r, &m, Channel::Public, "x", &filled).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rule 'privacy': a public reply must not confirm a person's health condition or treatment: the value of 'topic' mentions 'zyntriva'; answer in the private channel or leave it out"
+        );
+        assert_eq!(check_send(&r, &m, Channel::Private, "x", &filled), Ok(()));
+        let health = Reply {
+            confirms_health: true,
+            ..reply("x")
+        };
+        let e = check_send(&health, &m, Channel::Public, "x", &ctx()).unwrap_err();
+        assert!(e.to_string().contains("confirms_health"), "{e}");
+        assert_eq!(
+            check_send(&health, &m, Channel::Private, "x", &ctx()),
+            Ok(())
+        );
     }
 
     #[test]

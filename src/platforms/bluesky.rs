@@ -1295,6 +1295,7 @@ mod tests {
             tags: Tags::operator(Tone::Spam, Flags::empty(), "test"),
             state: MentionState::Open,
             due_at: m.created_at,
+            snooze_until: None,
         }
     }
 

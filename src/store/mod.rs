@@ -2,6 +2,8 @@
 //! chain and the outbox. The interface is narrow and speaks domain types; the SQL stays here.
 
 mod actor;
+mod ae;
+mod drafts;
 mod schema;
 
 use std::path::Path;
@@ -11,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use time::OffsetDateTime;
 
 pub use actor::StoreHandle;
+pub use ae::StoredAeCase;
 
 use crate::domain::audit::{AuditEntry, AuditRecord, GENESIS};
 use crate::domain::playbook::{self, OVERDUE_AE_RANK, Targets};
@@ -33,6 +36,9 @@ pub enum StoreError {
         "mention {mention} already has a reply in state '{state}'; check it before sending another"
     )]
     AlreadyAnswered { mention: MentionId, state: String },
+    /// The change does not apply to the record as it stands (for example a decided draft).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -66,17 +72,33 @@ pub enum View {
     Queue,
     /// Open trolls and spam.
     Moderation,
+    /// Adverse events, open or answered, by report due time (overdue on top); reported ones last.
+    Ae,
+    /// Mentions with a custom draft awaiting MLR review.
+    Review,
+    /// Snoozed mentions and HCP follow-ups, by the time they come back.
+    Snoozed,
     /// Answered or closed, newest first.
     Done,
 }
 
 impl View {
-    pub const ALL: [View; 3] = [View::Queue, View::Moderation, View::Done];
+    pub const ALL: [View; 6] = [
+        View::Queue,
+        View::Moderation,
+        View::Ae,
+        View::Review,
+        View::Snoozed,
+        View::Done,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             View::Queue => "Queue",
             View::Moderation => "Moderation",
+            View::Ae => "AE",
+            View::Review => "Review",
+            View::Snoozed => "Snoozed",
             View::Done => "Done",
         }
     }
@@ -123,6 +145,11 @@ pub struct QueueQuery {
 pub struct Counts {
     pub open: u64,
     pub ae_open: u64,
+    /// AE reports past their due time and not yet exported to pharmacovigilance.
+    pub ae_overdue: u64,
+    pub snoozed: u64,
+    /// Custom drafts awaiting MLR review.
+    pub drafts: u64,
     pub overdue: u64,
     pub moderation: u64,
     pub done: u64,
@@ -174,7 +201,7 @@ pub struct Store {
 
 const MENTION_COLUMNS: &str = "m.id, m.platform, m.account, m.remote_id, a.handle, a.display_name, a.bio, \
      m.text, m.created_at, m.url, m.in_reply_to, m.parent_text, m.reply_ref, m.private, m.tone, m.flags, \
-     m.confidence, m.reasons, m.tag_source, m.state, m.due_at";
+     m.confidence, m.reasons, m.tag_source, m.state, m.due_at, m.snooze_until";
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
@@ -245,9 +272,9 @@ impl Store {
             let mut mention_stmt = tx.prepare_cached(
                 "INSERT INTO mentions (platform, account, remote_id, author_id, text, created_at,
                      fetched_at, url, in_reply_to, parent_text, reply_ref, private, tone, flags,
-                     confidence, reasons, tag_source, rank, moderation, due_at)
+                     confidence, reasons, tag_source, rank, moderation, due_at, ae_due_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19, ?20)
+                     ?18, ?19, ?20, ?21)
                  ON CONFLICT (platform, remote_id) DO NOTHING",
             )?;
             let mut fts_stmt =
@@ -279,6 +306,9 @@ impl Store {
                     playbook::urgency_rank(tags),
                     playbook::lane(tags) == playbook::Lane::Moderation,
                     due.unix_timestamp(),
+                    tags.flags
+                        .contains(Flag::Ae)
+                        .then(|| targets.ae_report_due(m.created_at).unix_timestamp()),
                 ])?;
                 if changed == 1 {
                     fts_stmt.execute(params![tx.last_insert_rowid(), m.text, m.author.handle])?;
@@ -369,7 +399,11 @@ impl Store {
                 coalesce(sum(state = 'open' AND moderation = 0 AND due_at < ?2), 0),
                 coalesce(sum(state = 'open' AND moderation = 1), 0),
                 coalesce(sum(state = 'done'), 0),
-                coalesce(sum(state = 'open' AND (flags & ?3) != 0), 0)
+                coalesce(sum(state = 'open' AND (flags & ?3) != 0), 0),
+                coalesce(sum(state = 'snoozed'), 0),
+                (SELECT count(*) FROM mentions m WHERE m.ae_due_at < ?2 AND NOT EXISTS
+                    (SELECT 1 FROM ae_cases c WHERE c.mention_id = m.id AND c.exported_at IS NOT NULL)),
+                (SELECT count(*) FROM drafts WHERE state = 'draft')
              FROM mentions",
             params![ae, now.unix_timestamp(), crisis],
             |r| {
@@ -380,6 +414,9 @@ impl Store {
                     moderation: r.get::<_, i64>(3)? as u64,
                     done: r.get::<_, i64>(4)? as u64,
                     crisis_open: r.get::<_, i64>(5)? as u64,
+                    snoozed: r.get::<_, i64>(6)? as u64,
+                    ae_overdue: r.get::<_, i64>(7)? as u64,
+                    drafts: r.get::<_, i64>(8)? as u64,
                 })
             },
         )?)
@@ -406,7 +443,8 @@ impl Store {
     ) -> Result<AuditEntry> {
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE mentions SET state = ?2, done_at = CASE WHEN ?2 = 'done' THEN ?3 ELSE NULL END
+                "UPDATE mentions SET state = ?2, done_at = CASE WHEN ?2 = 'done' THEN ?3 ELSE NULL END,
+                     snooze_until = NULL, snooze_reason = NULL
                  WHERE id = ?1",
                 params![id, state.as_str(), now.unix_timestamp()],
             )?;
@@ -414,6 +452,51 @@ impl Store {
                 return Err(StoreError::NoMention(id));
             }
             append_audit(tx, audit)
+        })
+    }
+
+    /// Puts a mention aside until `until` (`reason`: 'snooze', or 'follow-up' for an HCP reminder
+    /// months later), audited in the same transaction.
+    pub fn snooze(
+        &mut self,
+        id: MentionId,
+        until: OffsetDateTime,
+        reason: &str,
+        audit: AuditRecord,
+    ) -> Result<AuditEntry> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE mentions SET state = 'snoozed', snooze_until = ?2, snooze_reason = ?3,
+                     done_at = NULL
+                 WHERE id = ?1",
+                params![id, until.unix_timestamp(), reason],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NoMention(id));
+            }
+            append_audit(tx, audit)
+        })
+    }
+
+    /// Brings back to the queue every snoozed mention whose time has come; returns them with the
+    /// reason they were put aside ('snooze' or 'follow-up').
+    pub fn wake_snoozed(&mut self, now: OffsetDateTime) -> Result<Vec<(MentionId, String)>> {
+        self.write(|tx| {
+            let due: Vec<(MentionId, String)> = tx
+                .prepare_cached(
+                    "SELECT id, coalesce(snooze_reason, 'snooze') FROM mentions
+                     WHERE state = 'snoozed' AND snooze_until <= ?1 ORDER BY snooze_until, id",
+                )?
+                .query_map([now.unix_timestamp()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut wake = tx.prepare_cached(
+                "UPDATE mentions SET state = 'open', snooze_until = NULL, snooze_reason = NULL
+                 WHERE id = ?1",
+            )?;
+            for (id, _) in &due {
+                wake.execute([id])?;
+            }
+            Ok(due)
         })
     }
 
@@ -444,10 +527,14 @@ impl Store {
                     OffsetDateTime::now_utc().unix_timestamp()
                 ],
             )?;
-            let due = targets.due_at(from_unix(created)?, tags);
+            let created = from_unix(created)?;
+            let due = targets.due_at(created, tags);
+            // The AE clock starts once and keeps running: an intake record keeps its own.
             tx.execute(
                 "UPDATE mentions SET tone = ?2, flags = ?3, confidence = ?4, reasons = ?5,
-                     tag_source = ?6, rank = ?7, moderation = ?8, due_at = ?9
+                     tag_source = ?6, rank = ?7, moderation = ?8, due_at = ?9,
+                     ae_due_at = CASE WHEN ?10 IS NOT NULL THEN coalesce(ae_due_at, ?10)
+                         ELSE (SELECT c.due_at FROM ae_cases c WHERE c.mention_id = mentions.id) END
                  WHERE id = ?1",
                 params![
                     id,
@@ -459,6 +546,9 @@ impl Store {
                     playbook::urgency_rank(tags),
                     playbook::lane(tags) == playbook::Lane::Moderation,
                     due.unix_timestamp(),
+                    tags.flags
+                        .contains(Flag::Ae)
+                        .then(|| targets.ae_report_due(created).unix_timestamp()),
                 ],
             )?;
             append_audit(tx, audit)
@@ -811,7 +901,13 @@ fn query_sql(q: &QueueQuery) -> (String, String) {
     let mut conds = vec![match q.view {
         View::Queue => "m.state = 'open' AND m.moderation = 0".to_owned(),
         View::Moderation => "m.state = 'open' AND m.moderation = 1".to_owned(),
-        View::Done => "m.state != 'open'".to_owned(),
+        View::Ae => "m.ae_due_at IS NOT NULL".to_owned(),
+        View::Review => {
+            "m.id IN (SELECT mention_id FROM drafts WHERE state = 'draft' AND mention_id IS NOT NULL)"
+                .to_owned()
+        }
+        View::Snoozed => "m.state = 'snoozed'".to_owned(),
+        View::Done => "m.state = 'done'".to_owned(),
     }];
     match q.filter {
         Some(Filter::Flag(f)) => {
@@ -825,6 +921,10 @@ fn query_sql(q: &QueueQuery) -> (String, String) {
     );
     let order = match q.view {
         View::Done => "m.done_at DESC, m.id DESC".to_owned(),
+        View::Ae => "(SELECT exported_at FROM ae_cases c WHERE c.mention_id = m.id) IS NOT NULL, \
+                     m.ae_due_at, m.id"
+            .to_owned(),
+        View::Snoozed => "m.snooze_until, m.id".to_owned(),
         _ => format!(
             "CASE WHEN m.rank = 1 AND m.due_at < ?1 THEN {OVERDUE_AE_RANK} ELSE m.rank END, m.due_at, m.id"
         ),
@@ -899,12 +999,18 @@ fn row_to_mention(r: &Row<'_>) -> rusqlite::Result<Mention> {
         },
         state,
         due_at: due,
+        snooze_until: r
+            .get::<_, Option<i64>>(21)?
+            .map(OffsetDateTime::from_unix_timestamp)
+            .transpose()
+            .map_err(corrupt)?,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::DraftState;
     use crate::domain::audit::verify_chain;
     use crate::domain::playbook::tags_of;
     use time::macros::datetime;
@@ -1010,6 +1116,183 @@ mod tests {
         let c = s.counts(NOW).unwrap();
         assert_eq!((c.open, c.ae_open, c.moderation, c.done), (5, 2, 1, 0));
         assert!(c.overdue >= 1);
+    }
+
+    fn view(s: &Store, view: View) -> Vec<String> {
+        let q = QueueQuery {
+            view,
+            ..QueueQuery::default()
+        };
+        s.page(&q, NOW, 0, 50)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.remote_id)
+            .collect()
+    }
+
+    fn op(action: &str) -> AuditRecord {
+        AuditRecord::new(NOW, "tester", action)
+    }
+
+    #[test]
+    fn ae_view_orders_by_report_due_time_and_keeps_cases() {
+        let items = vec![
+            (
+                incoming("ae-new", "rash", 5),
+                tags_of(Tone::Neutral, &[Flag::Ae]),
+            ),
+            (
+                incoming("ae-old", "dizzy", 60 * 30),
+                tags_of(Tone::Neutral, &[Flag::Ae]),
+            ),
+            (incoming("cmp", "broken", 5), tags_of(Tone::Complaint, &[])),
+        ];
+        let mut s = store_with(&items);
+        assert_eq!(view(&s, View::Ae), ["ae-old", "ae-new"]);
+        assert_eq!(
+            s.counts(NOW).unwrap().ae_overdue,
+            1,
+            "30 h old, due in 24 h"
+        );
+
+        // Intake of the old one, then its export: it drops to the end of the AE view.
+        let old = s
+            .page(
+                &QueueQuery {
+                    view: View::Ae,
+                    ..QueueQuery::default()
+                },
+                NOW,
+                0,
+                1,
+            )
+            .unwrap()
+            .remove(0);
+        let case = crate::domain::AeCase::prefill(&old, 24);
+        let (new, _) = s.save_ae_case(&case, op("ae_intake"), NOW).unwrap();
+        assert!(new);
+        let (new, _) = s.save_ae_case(&case, op("ae_edit"), NOW).unwrap();
+        assert!(!new, "a second save edits the same record");
+        assert_eq!(s.ae_case(old.id).unwrap().unwrap().case, case);
+        s.mark_ae_exported(&[old.id], op("ae_export"), NOW).unwrap();
+        assert!(s.ae_case(old.id).unwrap().unwrap().exported_at.is_some());
+        assert_eq!(view(&s, View::Ae), ["ae-new", "ae-old"]);
+        assert_eq!(s.counts(NOW).unwrap().ae_overdue, 0);
+
+        // A retag that adds AE starts the clock; one that removes it keeps a case's clock.
+        let cmp = s.page(&QueueQuery::default(), NOW, 0, 50).unwrap();
+        let cmp = cmp.iter().find(|m| m.remote_id == "cmp").unwrap().id;
+        s.retag(
+            cmp,
+            &tags_of(Tone::Complaint, &[Flag::Ae]),
+            &Targets::default(),
+            op("retag"),
+        )
+        .unwrap();
+        assert_eq!(view(&s, View::Ae).len(), 3);
+        s.retag(
+            old.id,
+            &tags_of(Tone::Neutral, &[]),
+            &Targets::default(),
+            op("retag"),
+        )
+        .unwrap();
+        assert_eq!(
+            view(&s, View::Ae).len(),
+            3,
+            "the intake record keeps it in view"
+        );
+        s.retag(
+            cmp,
+            &tags_of(Tone::Complaint, &[]),
+            &Targets::default(),
+            op("retag"),
+        )
+        .unwrap();
+        assert_eq!(view(&s, View::Ae).len(), 2);
+        assert_eq!(s.ae_cases().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn drafts_wait_for_review_and_are_decided_once() {
+        let items = vec![(incoming("cmp", "broken", 5), tags_of(Tone::Complaint, &[]))];
+        let mut s = store_with(&items);
+        let m = s.all_mentions().unwrap()[0].id;
+        let (id, entry) = s
+            .add_draft(Some(m), "Sorry, we'll fix it", op("draft"), NOW)
+            .unwrap();
+        assert_eq!(
+            entry.record.detail.as_deref(),
+            Some(&*format!("draft {id}"))
+        );
+        assert_eq!(view(&s, View::Review), ["cmp"]);
+        assert_eq!(s.counts(NOW).unwrap().drafts, 1);
+        let waiting = s.drafts(Some(DraftState::Draft)).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].text, "Sorry, we'll fix it");
+        s.decide_draft(
+            id,
+            DraftState::Approved,
+            Some("MLR-1"),
+            Some("custom-1"),
+            op("draft_approve"),
+            NOW,
+        )
+        .unwrap();
+        let again = s.decide_draft(
+            id,
+            DraftState::Rejected,
+            None,
+            None,
+            op("draft_reject"),
+            NOW,
+        );
+        assert!(matches!(again, Err(StoreError::Conflict(_))));
+        assert!(view(&s, View::Review).is_empty());
+        assert_eq!(
+            s.draft(id).unwrap().unwrap().reply_id.as_deref(),
+            Some("custom-1")
+        );
+        assert_eq!(s.audit_entries().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn snoozed_mentions_come_back_when_their_time_comes() {
+        let items = vec![
+            (incoming("a", "hi", 5), tags_of(Tone::Neutral, &[])),
+            (
+                incoming("b", "data?", 5),
+                tags_of(Tone::Neutral, &[Flag::Hcp]),
+            ),
+        ];
+        let mut s = store_with(&items);
+        let ids: Vec<MentionId> = s.all_mentions().unwrap().iter().map(|m| m.id).collect();
+        s.snooze(
+            ids[0],
+            NOW + time::Duration::hours(1),
+            "snooze",
+            op("snooze"),
+        )
+        .unwrap();
+        s.snooze(
+            ids[1],
+            NOW + time::Duration::days(90),
+            "follow-up",
+            op("follow_up"),
+        )
+        .unwrap();
+        assert_eq!(view(&s, View::Snoozed).len(), 2);
+        assert!(view(&s, View::Queue).is_empty());
+        assert!(view(&s, View::Done).is_empty(), "snoozed is not done");
+        assert_eq!(s.counts(NOW).unwrap().snoozed, 2);
+        assert!(s.mention(ids[0]).unwrap().snooze_until.is_some());
+        assert!(s.wake_snoozed(NOW).unwrap().is_empty());
+        let woke = s.wake_snoozed(NOW + time::Duration::hours(2)).unwrap();
+        assert_eq!(woke, vec![(ids[0], "snooze".to_owned())]);
+        assert_eq!(view(&s, View::Queue).len(), 1);
+        let woke = s.wake_snoozed(NOW + time::Duration::days(91)).unwrap();
+        assert_eq!(woke, vec![(ids[1], "follow-up".to_owned())]);
+        assert_eq!(s.mention(ids[1]).unwrap().snooze_until, None);
     }
 
     #[test]

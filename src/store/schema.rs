@@ -149,8 +149,53 @@ CREATE TABLE tone_model (
 );
 "#;
 
+/// The compliance workflow: adverse-event intake records (with the AE clock also kept on the
+/// mention for the AE view's order), snoozes and follow-ups, and custom drafts awaiting MLR review.
+const V4: &str = r#"
+ALTER TABLE mentions ADD COLUMN ae_due_at INTEGER;       -- report due at pharmacovigilance
+ALTER TABLE mentions ADD COLUMN snooze_until INTEGER;    -- back in the queue at this time
+ALTER TABLE mentions ADD COLUMN snooze_reason TEXT;      -- 'snooze' | 'follow-up'
+UPDATE mentions SET ae_due_at = created_at + 86400 WHERE (flags & 1) != 0;
+CREATE INDEX mentions_ae ON mentions (ae_due_at);
+CREATE INDEX mentions_snoozed ON mentions (state, snooze_until);
+
+CREATE TABLE ae_cases (
+    mention_id     INTEGER PRIMARY KEY REFERENCES mentions(id),
+    reporter       TEXT NOT NULL,
+    reporter_state TEXT NOT NULL,               -- present | to ask | missing
+    patient        TEXT NOT NULL,
+    patient_state  TEXT NOT NULL,
+    product        TEXT NOT NULL,
+    product_state  TEXT NOT NULL,
+    reaction       TEXT NOT NULL,
+    reaction_state TEXT NOT NULL,
+    verbatim       TEXT NOT NULL,
+    link           TEXT,
+    published_at   INTEGER NOT NULL,
+    due_at         INTEGER NOT NULL,
+    notes          TEXT NOT NULL DEFAULT '',
+    operator       TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    exported_at    INTEGER
+);
+
+CREATE TABLE drafts (
+    id          INTEGER PRIMARY KEY,
+    mention_id  INTEGER REFERENCES mentions(id),
+    text        TEXT NOT NULL,
+    operator    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'draft', -- draft | approved | rejected
+    approval    TEXT,
+    reply_id    TEXT,
+    decided_at  INTEGER
+);
+CREATE INDEX drafts_state ON drafts (state, mention_id);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ const fn bind(
 }
 
 /// The configurable actions, in the order the help lists them (DESIGN §6).
-pub static BINDINGS: [Binding; 20] = [
+pub static BINDINGS: [Binding; 21] = [
     bind("down", "j", "move down", Action::Down),
     bind("up", "k", "move up", Action::Up),
     bind("top", "g", "first mention", Action::Top),
@@ -54,7 +54,18 @@ pub static BINDINGS: [Binding; 20] = [
         Action::Draft,
     ),
     bind("retag", "t", "correct tone and flags", Action::Retag),
-    bind("ae_intake", "a", "flag an adverse event", Action::AeIntake),
+    bind(
+        "ae_intake",
+        "a",
+        "AE intake form (four elements, clock)",
+        Action::AeIntake,
+    ),
+    bind(
+        "snooze",
+        "z",
+        "snooze, or HCP follow-up reminder",
+        Action::Snooze,
+    ),
     bind("like", "l", "like", Action::Mod(ModAction::Like)),
     bind("hide", "h", "hide the reply", Action::Mod(ModAction::Hide)),
     bind(
@@ -194,8 +205,10 @@ impl KeyMap {
         }
         let ctrl_c = ev.code == KeyCode::Char('c') && ev.modifiers.contains(KeyModifiers::CONTROL);
         match mode {
-            Mode::Search { .. } | Mode::Retag { .. } => {
+            Mode::Search { .. } | Mode::Retag { .. } | Mode::AeForm(_) | Mode::Snooze { .. } => {
                 return match ev.code {
+                    KeyCode::Down | KeyCode::Tab => Some(Action::Down),
+                    KeyCode::Up | KeyCode::BackTab => Some(Action::Up),
                     _ if ctrl_c => Some(Action::Back),
                     KeyCode::Enter => Some(Action::Submit),
                     KeyCode::Esc => Some(Action::Back),

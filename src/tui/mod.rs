@@ -1,6 +1,7 @@
 //! The console: terminal set-up, the event loop, keys to actions, drawing. It never awaits the
 //! network or runs SQL: the worker does, and its answers arrive as actions.
 
+mod forms;
 pub mod inert;
 pub mod keymap;
 pub mod view;
@@ -14,7 +15,7 @@ use crossterm::event::{self, Event};
 use time::OffsetDateTime;
 
 use crate::app::Desk;
-use crate::app::state::{Action, AppState};
+use crate::app::state::{Action, AppState, Effect};
 use crate::app::worker::Worker;
 use keymap::KeyMap;
 use view::{Theme, ViewState};
@@ -72,15 +73,11 @@ fn event_loop(
                 }
             })?;
     }
+    // The input thread can be parked while an editor owns the terminal (`e`).
+    let (gate_tx, gate_rx) = mpsc::channel::<Gate>();
     std::thread::Builder::new()
         .name("tonedesk-input".into())
-        .spawn(move || {
-            while let Ok(ev) = event::read() {
-                if tx.send(Msg::Input(ev)).is_err() {
-                    break;
-                }
-            }
-        })?;
+        .spawn(move || read_input(&tx, &gate_rx))?;
 
     let worker = Worker::new(desk.clone(), rt.handle().clone(), atx);
     let mut state = AppState::new(
@@ -89,6 +86,7 @@ fn event_loop(
         desk.library.clone(),
         OffsetDateTime::now_utc(),
     );
+    state.ae_report_hours = desk.config.targets.ae_report_hours;
     let mut vs = ViewState::default();
 
     // Paint first, then start the slow work.
@@ -118,15 +116,24 @@ fn event_loop(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut actions: Vec<Action> = action.into_iter().collect();
+        // A stack: the key first, then the tick (and answers the console gives itself).
+        let mut actions: Vec<Action> = Vec::new();
         // The clock advances even while keys keep arriving.
         if last_tick.elapsed() >= tick {
             last_tick = Instant::now();
             actions.push(Action::Tick(OffsetDateTime::now_utc()));
         }
-        for a in actions {
+        actions.extend(action);
+        while let Some(a) = actions.pop() {
             for e in state.update(a) {
-                worker.run(e);
+                match e {
+                    Effect::EditDraft { mention, seed } => {
+                        let text = edit_draft(terminal, &gate_tx, &desk, &seed);
+                        actions.push(Action::DraftWritten { mention, text });
+                        state.dirty = true;
+                    }
+                    e => worker.run(e),
+                }
             }
         }
         if state.dirty {
@@ -135,4 +142,109 @@ fn event_loop(
         }
     }
     Ok(())
+}
+
+/// Messages to the input thread.
+enum Gate {
+    /// Stop reading the terminal and say so on the enclosed channel; wait for `Resume`.
+    Pause(mpsc::Sender<()>),
+    Resume,
+}
+
+/// Forwards terminal events until the loop goes away. Polls with a timeout so that a `Pause`
+/// is seen promptly, and never reads while parked (an editor then owns the keyboard).
+fn read_input(tx: &mpsc::Sender<Msg>, gate: &mpsc::Receiver<Gate>) {
+    loop {
+        match gate.try_recv() {
+            Ok(Gate::Pause(ack)) => {
+                let _ = ack.send(());
+                loop {
+                    match gate.recv() {
+                        Ok(Gate::Resume) => break,
+                        Ok(Gate::Pause(ack)) => {
+                            let _ = ack.send(());
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+            Ok(Gate::Resume) | Err(mpsc::TryRecvError::Empty) => {}
+            Err(mpsc::TryRecvError::Disconnected) => return,
+        }
+        match event::poll(Duration::from_millis(100)) {
+            Ok(true) => match event::read() {
+                Ok(ev) => {
+                    if tx.send(Msg::Input(ev)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            },
+            Ok(false) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Opens `$VISUAL` / `$EDITOR` (else `vi`) on a private file seeded with `seed`, with the
+/// terminal handed over, and returns what was written (comments and blank space removed), or
+/// `None` when nothing was (or the editor failed: the reason is logged).
+fn edit_draft(
+    terminal: &mut ratatui::DefaultTerminal,
+    gate: &mpsc::Sender<Gate>,
+    desk: &Desk,
+    seed: &str,
+) -> Option<String> {
+    let (ack_tx, ack_rx) = mpsc::channel();
+    if gate.send(Gate::Pause(ack_tx)).is_err() || ack_rx.recv().is_err() {
+        return None;
+    }
+    let file = desk.paths.database.with_file_name("draft-in-progress.txt");
+    let result = run_editor(&file, seed);
+    let _ = std::fs::remove_file(&file);
+    // Take the terminal back: raw mode, the alternate screen, a full redraw.
+    let restored = crossterm::terminal::enable_raw_mode().and_then(|()| {
+        crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
+    });
+    if let Err(e) = restored {
+        tracing::error!("cannot take the terminal back after the editor: {e}");
+    }
+    let _ = terminal.clear();
+    let _ = gate.send(Gate::Resume);
+    match result {
+        Ok(text) => crate::domain::draft::clean_editor_text(&text),
+        Err(e) => {
+            tracing::error!("the draft editor failed: {e}");
+            None
+        }
+    }
+}
+
+fn run_editor(file: &std::path::Path, seed: &str) -> Result<String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(file)?;
+    crate::paths::restrict(file, 0o600);
+    f.write_all(seed.as_bytes())?;
+    drop(f);
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    ratatui::restore();
+    // Through the shell, so EDITOR may carry arguments ("code --wait").
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("tonedesk-editor")
+        .arg(file)
+        .status()
+        .with_context(|| format!("cannot run the editor '{editor}'"))?;
+    if !status.success() {
+        anyhow::bail!("the editor '{editor}' exited with {status}");
+    }
+    Ok(std::fs::read_to_string(file)?)
 }

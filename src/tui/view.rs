@@ -21,7 +21,7 @@ pub struct Theme {
 }
 
 impl Theme {
-    fn fg(self, c: Color) -> Style {
+    pub(crate) fn fg(self, c: Color) -> Style {
         if self.color {
             Style::new().fg(c)
         } else {
@@ -29,7 +29,7 @@ impl Theme {
         }
     }
 
-    fn tone(self, t: Tone) -> Style {
+    pub(crate) fn tone(self, t: Tone) -> Style {
         self.fg(match t {
             Tone::Positive => Color::Green,
             Tone::Neutral => Color::Gray,
@@ -39,7 +39,7 @@ impl Theme {
         })
     }
 
-    fn alert(self) -> Style {
+    pub(crate) fn alert(self) -> Style {
         if self.color {
             Style::new()
                 .fg(Color::White)
@@ -50,7 +50,7 @@ impl Theme {
         }
     }
 
-    fn bar(self) -> Style {
+    pub(crate) fn bar(self) -> Style {
         if self.color {
             Style::new().fg(Color::Black).bg(Color::Cyan)
         } else {
@@ -58,7 +58,7 @@ impl Theme {
         }
     }
 
-    fn selected(self) -> Style {
+    pub(crate) fn selected(self) -> Style {
         if self.color {
             Style::new()
                 .bg(Color::Blue)
@@ -69,7 +69,7 @@ impl Theme {
         }
     }
 
-    fn dim(self) -> Style {
+    pub(crate) fn dim(self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)
         } else {
@@ -77,7 +77,7 @@ impl Theme {
         }
     }
 
-    fn overdue(self) -> Style {
+    pub(crate) fn overdue(self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 }
@@ -162,6 +162,8 @@ pub fn draw(f: &mut Frame<'_>, s: &AppState, keys: &KeyMap, theme: Theme, vs: &m
             choices, selected, ..
         } => draw_picker(f, area, s, choices, *selected, theme),
         Mode::Preview { preview, sending } => draw_preview(f, area, preview, *sending, theme),
+        Mode::AeForm(form) => super::forms::draw_ae_form(f, area, form, s.now, theme),
+        Mode::Snooze { .. } => super::forms::draw_snooze(f, area, theme),
         Mode::Retag { tone, flags, .. } => {
             let mut lines = vec![Line::from("Tone:")];
             for (i, t) in Tone::ALL.iter().enumerate() {
@@ -204,6 +206,13 @@ fn draw_title(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
     if s.demo {
         spans.push(Span::styled(" DEMO ", theme.alert()));
     }
+    // Crisis mode comes first so that no width of terminal and no screen can hide it.
+    if let Some(reason) = &s.crisis {
+        spans.push(Span::styled(
+            format!(" CRISIS MODE: {} ", one_line(reason)),
+            theme.alert(),
+        ));
+    }
     spans.push(Span::raw(format!(" {} · ", one_line(&s.brand))));
     let views: Vec<Span> = View::ALL
         .iter()
@@ -222,12 +231,6 @@ fn draw_title(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
     }
     if let Some(q) = &s.query.search {
         spans.push(Span::raw(format!("· /{} ", one_line(q))));
-    }
-    if let Some(reason) = &s.crisis {
-        spans.push(Span::styled(
-            format!(" CRISIS MODE: {} ", one_line(reason)),
-            theme.alert(),
-        ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -259,6 +262,24 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             theme.alert(),
         ));
     }
+    if c.ae_overdue > 0 {
+        spans.push(Span::styled(
+            format!(" AE report late {} ", c.ae_overdue),
+            theme.alert(),
+        ));
+    }
+    // What the operator just did comes before the background news, so a narrow terminal still
+    // shows it; the rest follows when there is no notice.
+    if let Some(n) = &s.notice {
+        let style = if n.error {
+            theme.overdue()
+        } else {
+            theme.fg(Color::Green)
+        };
+        spans.push(Span::styled(format!(" │ {}", one_line(&n.text)), style));
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     let poll = match s.poll.last {
         Some(at) => format!(
             " polled {:02}:{:02} +{}",
@@ -289,17 +310,28 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             theme.overdue(),
         ));
     }
-    match &s.notice {
-        Some(n) => {
-            let style = if n.error {
-                theme.overdue()
-            } else {
-                theme.fg(Color::Green)
-            };
-            spans.push(Span::styled(format!(" │ {}", one_line(&n.text)), style));
-        }
-        None => spans.push(Span::styled(" │ ? help", theme.dim())),
+    if c.drafts > 0 {
+        spans.push(Span::raw(format!(" review {}", c.drafts)));
     }
+    if c.snoozed > 0 {
+        spans.push(Span::raw(format!(" zz {}", c.snoozed)));
+    }
+    // Replies expiring within 30 days (or expired): `tonedesk library check` names them.
+    if !s.expiring.is_empty() {
+        let expired = s.expiring.iter().filter(|(_, d)| *d < 0).count();
+        spans.push(Span::styled(
+            if expired > 0 {
+                format!(
+                    " library: {expired} expired, {} soon",
+                    s.expiring.len() - expired
+                )
+            } else {
+                format!(" library: {} expire ≤30d", s.expiring.len())
+            },
+            theme.overdue(),
+        ));
+    }
+    spans.push(Span::styled(" │ ? help", theme.dim()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -320,17 +352,19 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
         return;
     }
     let rows = s.rows.iter().map(|m| {
-        let left = m.due_at - s.now;
-        let left_style = if left.is_negative() {
+        // The clock that matters in this view: first response, AE report, or the snooze.
+        let clock = match s.query.view {
+            View::Done => None,
+            View::Ae => Some(ae_due(m, s) - s.now),
+            View::Snoozed => m.snooze_until.map(|t| t - s.now),
+            _ => Some(m.due_at - s.now),
+        };
+        let left_style = if clock.is_some_and(|l| l.is_negative()) {
             theme.overdue()
         } else {
             Style::new()
         };
-        let left_text = if s.query.view == View::Done {
-            String::new()
-        } else {
-            short_duration(left)
-        };
+        let left_text = clock.map(short_duration).unwrap_or_default();
         Row::new(vec![
             Cell::from(Span::styled(
                 tone_badge(m.tags.tone),
@@ -366,10 +400,11 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
         "PL",
         "AUTHOR",
         "AGE",
-        if s.query.view == View::Done {
-            ""
-        } else {
-            "LEFT"
+        match s.query.view {
+            View::Done => "",
+            View::Ae => "REPORT",
+            View::Snoozed => "BACK",
+            _ => "LEFT",
         },
         "TEXT",
     ])
@@ -468,6 +503,42 @@ fn draw_detail(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
         ));
     }
     lines.push(Line::from(format!("do: {}", recommended(&m.tags))));
+    if m.tags.flags.contains(Flag::Ae) || s.query.view == View::Ae {
+        let due = ae_due(m, s);
+        let left = due - s.now;
+        lines.push(Line::styled(
+            if left.is_negative() {
+                format!(
+                    "AE report to pharmacovigilance OVERDUE by {} · a: intake form",
+                    short_duration(-left)
+                )
+            } else {
+                format!(
+                    "AE report to pharmacovigilance due in {} · a: intake form",
+                    short_duration(left)
+                )
+            },
+            theme.overdue(),
+        ));
+    }
+    if let Some(until) = m.snooze_until {
+        lines.push(Line::from(format!(
+            "snoozed: back in the queue in {}",
+            short_duration(until - s.now)
+        )));
+    }
+    for d in s.drafts.iter().filter(|d| d.mention == Some(m.id)) {
+        lines.push(Line::styled(
+            format!(
+                "draft {} awaiting MLR review (not sendable; tonedesk library approve {}):",
+                d.id, d.id
+            ),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        for l in paragraph(&d.text).lines() {
+            lines.push(Line::from(format!("  {l}")));
+        }
+    }
     if let Some(url) = &m.url {
         lines.push(Line::styled(one_line(url), theme.dim()));
     }
@@ -478,6 +549,11 @@ fn draw_detail(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// When an AE's report is due: the post's publish time plus the configured AE clock.
+fn ae_due(m: &Mention, s: &AppState) -> OffsetDateTime {
+    m.created_at + time::Duration::hours(i64::from(s.ae_report_hours))
 }
 
 fn draw_help(f: &mut Frame<'_>, area: Rect, keys: &KeyMap, theme: Theme) {
@@ -526,23 +602,22 @@ fn draw_picker(
             .map(|t| t.as_str().to_owned())
             .chain(r.flags.iter().map(|f| f.as_str().to_owned()))
             .collect();
-        let expired = today > r.expires_on;
+        let days_left = (r.expires_on - today).whole_days();
+        let (suits, style) = if days_left < 0 {
+            ("EXPIRED".to_owned(), theme.overdue())
+        } else if days_left <= 30 {
+            (
+                format!("expires in {days_left}d · {}", fits.join(",")),
+                theme.overdue(),
+            )
+        } else {
+            (fits.join(","), theme.dim())
+        };
         Row::new(vec![
             Cell::from(r.id.clone()),
             Cell::from(format!("v{}", r.version)),
             Cell::from(r.channel.as_str()),
-            Cell::from(Span::styled(
-                if expired {
-                    "EXPIRED".to_owned()
-                } else {
-                    fits.join(",")
-                },
-                if expired {
-                    theme.overdue()
-                } else {
-                    theme.dim()
-                },
-            )),
+            Cell::from(Span::styled(suits, style)),
         ])
     });
     let table = Table::new(
@@ -616,7 +691,7 @@ fn draw_preview(f: &mut Frame<'_>, area: Rect, p: &PreviewView, sending: bool, t
     );
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect {

@@ -421,7 +421,7 @@ fn ae_export_doctor_completions_and_man() {
         lines
             .next()
             .unwrap()
-            .starts_with("mention,platform,account,url,reporter")
+            .starts_with("case,mention,platform,account,url,reporter")
     );
     assert!(lines.count() >= 5, "{csv}");
     let json: Vec<Value> =

@@ -5,6 +5,7 @@ mod cli;
 mod live;
 mod screens;
 mod tmux;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
