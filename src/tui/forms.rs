@@ -40,6 +40,22 @@ pub fn draw_ae_form(
             )),
             clock,
         ]),
+        // What to do comes first, so a short terminal that clips the verbatim still shows it.
+        Line::styled(
+            if form.editing.is_some() {
+                "type the value · Enter keep · Esc drop the edit"
+            } else {
+                "j/k field · Enter edit · Space present/to ask/missing · y save (audited) · Esc close"
+            },
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        match c.gaps().as_slice() {
+            [] => Line::from("Valid case: all four minimum elements present."),
+            gaps => Line::styled(
+                format!("Not yet a valid case: {} to complete.", gaps.join(", ")),
+                theme.overdue(),
+            ),
+        },
         Line::from(""),
     ];
     let names = ["Reporter", "Patient", "Product", "Reaction", "Notes"];
@@ -74,34 +90,16 @@ pub fn draw_ae_form(
     }
     lines.push(Line::from(""));
     lines.push(Line::styled("Verbatim:", theme.dim()));
-    for l in paragraph(&c.verbatim).lines().take(4) {
+    for l in paragraph(&c.verbatim).lines() {
         lines.push(Line::from(format!("  {l}")));
     }
-    lines.push(Line::from(""));
-    let gaps = c.gaps();
-    lines.push(if gaps.is_empty() {
-        Line::from("Valid case: all four minimum elements present.")
-    } else {
-        Line::styled(
-            format!("Not yet a valid case: {} to complete.", gaps.join(", ")),
-            theme.overdue(),
-        )
-    });
-    lines.push(Line::styled(
-        if form.editing.is_some() {
-            "type the value · Enter keep · Esc drop the edit"
-        } else {
-            "j/k field · Enter edit · Space present/to ask/missing · y save (audited) · Esc close"
-        },
-        Style::new().add_modifier(Modifier::BOLD),
-    ));
     let title = if form.saved {
         " AE intake (saved record) "
     } else {
         " AE intake (pre-filled from the tags) "
     };
     let width = 84.min(area.width);
-    let height = (lines.len() as u16 + 4).min(area.height);
+    let height = (lines.len() as u16 + 6).min(area.height.saturating_sub(2));
     let popup = centered(area, width, height);
     f.render_widget(Clear, popup);
     f.render_widget(

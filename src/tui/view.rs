@@ -249,6 +249,16 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
     if s.demo {
         spans.push(Span::styled(" DEMO ", theme.alert()));
     }
+    // What the operator just did comes first after DEMO, so a narrow terminal still shows it;
+    // the counts and the background news follow on the next key.
+    if let Some(n) = &s.notice {
+        let style = if n.error {
+            theme.overdue()
+        } else {
+            theme.fg(Color::Green)
+        };
+        spans.push(Span::styled(format!(" {} │", one_line(&n.text)), style));
+    }
     spans.push(Span::styled(
         format!(
             " open {} AE {} late {} mod {} done {} ",
@@ -267,18 +277,6 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             format!(" AE report late {} ", c.ae_overdue),
             theme.alert(),
         ));
-    }
-    // What the operator just did comes before the background news, so a narrow terminal still
-    // shows it; the rest follows when there is no notice.
-    if let Some(n) = &s.notice {
-        let style = if n.error {
-            theme.overdue()
-        } else {
-            theme.fg(Color::Green)
-        };
-        spans.push(Span::styled(format!(" │ {}", one_line(&n.text)), style));
-        f.render_widget(Paragraph::new(Line::from(spans)), area);
-        return;
     }
     let poll = match s.poll.last {
         Some(at) => format!(
@@ -462,6 +460,19 @@ fn draw_detail(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
     for l in paragraph(&m.text).lines() {
         lines.push(Line::from(l.to_owned()));
     }
+    // A draft under review comes right after the text it answers (the review view's point).
+    for d in s.drafts.iter().filter(|d| d.mention == Some(m.id)) {
+        lines.push(Line::styled(
+            format!(
+                "draft {} awaiting MLR review (not sendable; tonedesk library approve {}):",
+                d.id, d.id
+            ),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        for l in paragraph(&d.text).lines() {
+            lines.push(Line::from(format!("  {l}")));
+        }
+    }
     lines.push(Line::from(""));
     let flags: Vec<&str> = m.tags.flags.iter().map(Flag::as_str).collect();
     let left = m.due_at - s.now;
@@ -526,18 +537,6 @@ fn draw_detail(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             "snoozed: back in the queue in {}",
             short_duration(until - s.now)
         )));
-    }
-    for d in s.drafts.iter().filter(|d| d.mention == Some(m.id)) {
-        lines.push(Line::styled(
-            format!(
-                "draft {} awaiting MLR review (not sendable; tonedesk library approve {}):",
-                d.id, d.id
-            ),
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
-        for l in paragraph(&d.text).lines() {
-            lines.push(Line::from(format!("  {l}")));
-        }
     }
     if let Some(url) = &m.url {
         lines.push(Line::styled(one_line(url), theme.dim()));

@@ -22,6 +22,11 @@ impl Tmux {
     }
 
     fn start(home: &Path, width: u16, height: u16) -> Tmux {
+        Tmux::start_with(home, width, height, "")
+    }
+
+    /// Starts the console with extra `NAME=value` words in its environment.
+    fn start_with(home: &Path, width: u16, height: u16, env: &str) -> Tmux {
         let t = Tmux {
             socket: format!(
                 "tonedesk-test-{}-{}",
@@ -31,7 +36,7 @@ impl Tmux {
             session: "desk".into(),
         };
         let program = format!(
-            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {}",
+            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {env} {}",
             home.display(),
             env!("CARGO_BIN_EXE_tonedesk")
         );
@@ -206,4 +211,99 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
         "the retag is kept as a correction"
     );
     assert!(ok(&h, &["doctor"]).contains("a model learned from 1 correction(s)"));
+}
+
+/// The compliance keys as a person uses them: `a` takes an AE in through the intake form, `e`
+/// drafts custom wording in the editor into the review queue, `z` snoozes; all audited.
+#[test]
+fn ae_intake_draft_and_snooze_from_the_console() {
+    if !have_tmux() {
+        return;
+    }
+    let (d, h) = home();
+    // An "editor" that writes the reply and quits, as a person would in vi.
+    let editor = d.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf 'So sorry about this, {first_name}. Please DM us. {signoff}\\n' >> \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = Tmux::start_with(&h, 100, 30, &format!("EDITOR={}", editor.display()));
+    t.wait_for(&["DEMO", "Queue — ", "Mention "]);
+
+    t.keys("a");
+    let form = t.wait_for(&[
+        "AE intake",
+        "Reporter",
+        "Patient",
+        "Product",
+        "Reaction",
+        "y save",
+    ]);
+    assert!(
+        form.contains("report due in") || form.contains("OVERDUE"),
+        "{form}"
+    );
+    // Move to the patient, replace it, save.
+    t.keys("j");
+    t.keys("Enter");
+    for _ in 0..30 {
+        t.keys("BSpace");
+    }
+    t.keys("my father");
+    t.keys("Enter");
+    t.wait_for(&["my father"]);
+    t.keys("y");
+    t.wait_for(&["AE intake for mention", "saved"]);
+
+    t.keys("e");
+    t.wait_for(&["filed for MLR review"]);
+    for _ in 0..3 {
+        t.keys("Tab");
+    }
+    let review = t.wait_for(&["Review — 1", "awaiting MLR review", "So sorry about this"]);
+    assert!(review.contains("not sendable"), "{review}");
+
+    for _ in 0..3 {
+        t.keys("Tab"); // Snoozed, Done, back to the queue
+    }
+    t.wait_for(&["Queue — "]);
+    t.keys("z");
+    t.wait_for(&["Snooze", "1 hour"]);
+    t.keys("1");
+    t.wait_for(&["snoozed until"]);
+    t.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let audit: Vec<serde_json::Value> = ok(&h, &["audit", "export", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"ae_intake"), "{actions:?}");
+    assert!(actions.contains(&"draft"), "{actions:?}");
+    assert!(actions.contains(&"snooze"), "{actions:?}");
+    let intake = audit.iter().find(|e| e["action"] == "ae_intake").unwrap();
+    assert!(
+        intake["detail"]
+            .as_str()
+            .unwrap()
+            .contains("patient=my father (present)"),
+        "{intake}"
+    );
+    let drafts: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&h, &["review", "list", "--json"])).unwrap();
+    assert_eq!(
+        drafts[0]["text"],
+        "So sorry about this, {first_name}. Please DM us. {signoff}"
+    );
+    assert!(ok(&h, &["audit", "verify"]).contains("intact"));
 }
