@@ -220,6 +220,7 @@ pub enum AuditFormat {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::paths::private_by_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -871,6 +872,17 @@ async fn doctor(desk: &Desk) -> Result<ExitCode> {
         }
         check(&p.database, 0o600);
         check(&p.config_file, 0o600);
+        // Files a person edits or that grow by themselves: the library and the logs.
+        for dir in [&p.library_dir, &p.log_dir] {
+            check(dir, 0o700);
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.sort();
+            for f in files.iter().filter(|f| f.is_file()) {
+                check(f, 0o600);
+            }
+        }
     }
     match crate::tui::colors_wanted(desk.config.ui.color) {
         true => println!("colours   on"),

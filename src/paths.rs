@@ -73,6 +73,17 @@ impl Paths {
     }
 }
 
+/// Makes every file and folder this process creates private to its owner (database and its
+/// journal, library, logs, demo sink, draft files): umask 077. Called first thing in `main`.
+pub fn private_by_default() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-mode creation mask; it cannot fail and touches
+    // no memory. It runs before any other thread exists.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 /// Best effort: make a file or folder private to its owner.
 pub fn restrict(path: &Path, mode: u32) {
     #[cfg(unix)]

@@ -1,8 +1,10 @@
 //! Credentials: read from an environment variable or from a file only the user can read. A secret
 //! never prints (its Debug and Display say `[secret]`) and never enters the database or the logs.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
 
 use super::PlatformError;
 
@@ -10,9 +12,26 @@ use super::PlatformError;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// Every secret value this process has seen (the newest few), so that text from elsewhere — a
+/// server's error body that echoes a token — can be scrubbed before it is shown or stored.
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+const KNOWN_MAX: usize = 64;
+/// Shorter values are not scrubbed: they would match ordinary words.
+const SCRUB_MIN_LEN: usize = 6;
+
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        if value.len() >= SCRUB_MIN_LEN {
+            let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
+            if !known.contains(&value) {
+                if known.len() == KNOWN_MAX {
+                    known.remove(0);
+                }
+                known.push(value.clone());
+            }
+        }
+        Secret(value)
     }
 
     /// The value, for an Authorization header or a login body only.
@@ -31,6 +50,19 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[secret]")
     }
+}
+
+/// `text` with every known secret value replaced by `[secret]`.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);
+    if !known.iter().any(|k| text.contains(k.as_str())) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for k in known.iter() {
+        out = out.replace(k.as_str(), "[secret]");
+    }
+    Cow::Owned(out)
 }
 
 /// Where a secret comes from.
@@ -93,6 +125,19 @@ fn load_file(path: &Path, account: &str) -> Result<Secret, PlatformError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_secrets_are_scrubbed_from_text() {
+        let s = Secret::new("tok-9f8e7d6c5b4a");
+        assert_eq!(
+            scrub("401: the token tok-9f8e7d6c5b4a is invalid"),
+            "401: the token [secret] is invalid"
+        );
+        assert_eq!(scrub("nothing here"), "nothing here");
+        assert_eq!(s.expose(), "tok-9f8e7d6c5b4a");
+        let _short = Secret::new("abc");
+        assert_eq!(scrub("abc"), "abc", "too short to scrub safely");
+    }
 
     #[test]
     fn secrets_never_print() {

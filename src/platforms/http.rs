@@ -251,7 +251,9 @@ fn network_error(e: &reqwest::Error) -> PlatformError {
 
 /// A non-success status in plain words, with the server's message when it gave one.
 pub fn status_error(status: StatusCode, body: &str) -> PlatformError {
-    let message = server_message(body).unwrap_or_else(|| {
+    // A server may echo what it was sent (a token in an error body): scrub every known secret.
+    let body = super::credentials::scrub(body);
+    let message = server_message(&body).unwrap_or_else(|| {
         status
             .canonical_reason()
             .unwrap_or("unexpected status")

@@ -7,7 +7,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::{home, stderr, stdout};
 
-fn account(id: &str, acct: &str, name: &str) -> Value {
+pub(crate) fn account(id: &str, acct: &str, name: &str) -> Value {
     json!({
         "id": id, "username": acct.split('@').next().unwrap(), "acct": acct,
         "display_name": name, "locked": false, "bot": false, "group": false,
@@ -18,7 +18,7 @@ fn account(id: &str, acct: &str, name: &str) -> Value {
     })
 }
 
-fn status(id: &str, author: Value, content: &str, in_reply_to: Option<&str>) -> Value {
+pub(crate) fn status(id: &str, author: Value, content: &str, in_reply_to: Option<&str>) -> Value {
     json!({
         "id": id, "uri": format!("https://social.example/statuses/{id}"),
         "url": format!("https://social.example/@x/{id}"), "created_at": "2026-11-21T10:00:00.000Z",
@@ -195,4 +195,55 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A server that echoes the token in its error body: the token reaches neither the terminal, nor
+/// the database, the logs or the audit log; the error still says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_echoed_by_the_server_is_never_shown_or_stored() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/notifications"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": "The access token test-token-123 was revoked"})),
+        )
+        .mount(&server)
+        .await;
+    let (_d, h) = home();
+    std::fs::create_dir_all(&h).unwrap();
+    std::fs::write(
+        h.join("config.toml"),
+        format!(
+            "[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let mut seen = String::new();
+    for args in [
+        &["poll", "--once"][..],
+        &["doctor"],
+        &["queue"],
+        &["audit", "export", "--format", "jsonl"],
+    ] {
+        let o = run(&h, args).await;
+        seen.push_str(&stdout(&o));
+        seen.push_str(&stderr(&o));
+    }
+    assert!(
+        seen.contains("revoked"),
+        "the error is still reported: {seen}"
+    );
+    assert!(seen.contains("[secret]"), "{seen}");
+    assert!(!seen.contains("test-token-123"), "token shown: {seen}");
+    for entry in walk(&h) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        let needle = b"test-token-123";
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "token found in {}",
+            entry.display()
+        );
+    }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod live;
 mod screens;
+mod security;
 mod tmux;
 mod workflow;
 

@@ -75,6 +75,21 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    fn pane_title(&self) -> String {
+        let out = self
+            .cmd()
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.session,
+                "#{pane_title}",
+            ])
+            .output()
+            .expect("display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     fn alive(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", &self.session])
@@ -85,7 +100,7 @@ impl Tmux {
 
     /// Waits until the screen shows every one of `needles`.
     fn wait_for(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.screen();
             if needles.iter().all(|n| s.contains(n)) {
@@ -306,4 +321,110 @@ fn ae_intake_draft_and_snooze_from_the_console() {
         "So sorry about this, {first_name}. Please DM us. {signoff}"
     );
     assert!(ok(&h, &["audit", "verify"]).contains("intact"));
+}
+
+/// Hostile text from a platform (a fake Mastodon server on loopback) reaches the screen inert:
+/// escape sequences (CSI, OSC title and clipboard writes, DCS), C1 controls, bidi overrides and
+/// zero-width tricks do nothing; wide, combined and ZWJ characters keep the columns straight;
+/// a very long post is clipped in the list. The terminal's title and clipboard stay untouched.
+#[test]
+fn hostile_text_reaches_the_screen_inert() {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    if !have_tmux() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(MockServer::start());
+    let evil_name = "Eve \u{1b}]0;PWNED-NAME\u{7} \u{202e}reversed\u{202c}";
+    let posts = [
+        "\u{1b}]0;PWNED-TITLE\u{7}title change attempt",
+        "\u{1b}]52;c;cHduZWQ=\u{7}clipboard write attempt",
+        "\u{1b}[2J\u{1b}[Hclear screen \u{1b}[31mred \u{1b}[5mblink",
+        "\u{1b}P+q544e\u{1b}\\ device control string",
+        "\u{9b}31m C1 CSI and \u{85} next line",
+        "\u{202e}evil bidi override\u{202c} and zero\u{200b}width\u{2060}joiner\u{feff}",
+        "wide 中文字符 emoji 👩\u{200d}👩\u{200d}👧\u{200d}👦 combined e\u{301}\u{301}\u{301} end",
+        &format!("long {} tail", "A".repeat(5000)),
+    ];
+    let notifications: Vec<serde_json::Value> = posts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let author = crate::live::account(&format!("9{i}"), "eve@evil.example", evil_name);
+            // Mastodon sends HTML; the escapes ride inside it.
+            let html = format!("<p>{}</p>", text.replace('&', "&amp;").replace('<', "&lt;"));
+            json!({
+                "id": format!("{}", 800 + i), "type": "mention",
+                "created_at": "2026-11-21T10:00:01.000Z",
+                "account": author.clone(),
+                "status": crate::live::status(&format!("{}", 2000 + i), author, &html, None),
+            })
+        })
+        .collect();
+    rt.block_on(
+        Mock::given(method("GET"))
+            .and(path("/api/v1/notifications"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!(notifications)))
+            .mount(&server),
+    );
+    let (_d, h) = home();
+    std::fs::create_dir_all(&h).unwrap();
+    std::fs::write(
+        h.join("config.toml"),
+        format!(
+            "[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let t = Tmux::start_with(&h, 100, 30, "TONEDESK_TEST_MASTODON_TOKEN=tok");
+    let title_before = t.pane_title();
+    // One of them may land in the moderation lane; the queue holds the rest.
+    let screen = t.wait_for(&["Queue — ", "title change attempt", "long AAAA", "中文字符"]);
+
+    assert_eq!(t.pane_title(), title_before, "the terminal title changed");
+    assert!(!screen.contains("PWNED-TITLE\u{7}"));
+    let buffers = t
+        .cmd()
+        .args(["list-buffers"])
+        .output()
+        .expect("list-buffers");
+    assert!(
+        String::from_utf8_lossy(&buffers.stdout).trim().is_empty(),
+        "a clipboard write reached tmux: {}",
+        String::from_utf8_lossy(&buffers.stdout)
+    );
+    // Nothing cleared the screen or broke the columns: every row of the list box still ends on
+    // its right border, where the top border ends.
+    let lines: Vec<&str> = screen.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("Queue — "))
+        .expect("the list box");
+    for l in lines.iter().skip(top + 1).take(9) {
+        assert_eq!(l.chars().last(), Some('│'), "broken row: {l:?}\n{screen}");
+    }
+    assert!(screen.contains("中文字符"), "{screen}");
+    assert!(!screen.contains('\u{202e}') && !screen.contains('\u{200b}'));
+    // The escape sequences did nothing: a red or blinking rest of the screen would show in the
+    // styled capture as SGR 31/5 on the text that followed them.
+    let styled = t
+        .cmd()
+        .args(["capture-pane", "-p", "-e", "-t", &t.session])
+        .output()
+        .expect("capture-pane -e");
+    let styled = String::from_utf8_lossy(&styled.stdout);
+    assert!(!styled.contains("\u{1b}[5m"), "blink leaked: {styled}");
+    // Moving over every hostile post keeps the title and the frame.
+    for _ in 0..8 {
+        t.keys("j");
+    }
+    let after = t.wait_for(&["Queue — "]);
+    assert_eq!(t.pane_title(), title_before);
+    assert!(after.lines().count() >= 29, "{after}");
+    drop(t);
+    drop(server);
 }
