@@ -393,6 +393,12 @@ async fn poll(desk: &Arc<Desk>, once: bool) -> Result<ExitCode> {
         println!("{account}: not polled: {why}");
     }
     if once {
+        let Some(_lock) = desk.poll_lock() else {
+            println!(
+                "another tonedesk is polling this home (a console or `tonedesk poll`); nothing to do"
+            );
+            return Ok(ExitCode::SUCCESS);
+        };
         let failed = print_reports(&desk.poll_once().await);
         let ok = !failed && desk.unconnected.is_empty();
         return Ok(if ok {
@@ -405,6 +411,9 @@ async fn poll(desk: &Arc<Desk>, once: bool) -> Result<ExitCode> {
         desk.clone(),
         &tokio::runtime::Handle::current(),
         |round| match round {
+            crate::app::poller::Round::Waiting => {
+                println!("another tonedesk is polling this home; waiting for it to stop")
+            }
             crate::app::poller::Round::Paging(r) => {
                 println!("{} {}: backfilling, {} so far", r.account, r.stream, r.new)
             }

@@ -95,6 +95,12 @@ pub struct Desk {
     pub demo: bool,
 }
 
+/// Proof that this process is the one polling its home; released when dropped.
+#[derive(Debug)]
+pub struct PollLock {
+    _file: std::fs::File,
+}
+
 impl Desk {
     /// Opens everything under `paths`. Must run inside a tokio runtime (the store thread answers
     /// async calls).
@@ -180,6 +186,31 @@ impl Desk {
             config,
             paths,
         })
+    }
+
+    /// The home's poll lock, if no other process holds it (an advisory file lock next to the
+    /// database; the OS drops it when the holder exits, even on kill -9).
+    pub fn poll_lock(&self) -> Option<PollLock> {
+        let path = self.paths.database.with_file_name("poll.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| tracing::warn!("cannot open {}: {e}", path.display()))
+            .ok()?;
+        match file.try_lock() {
+            Ok(()) => Some(PollLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => None,
+            Err(std::fs::TryLockError::Error(e)) => {
+                // A file system without locks: poll anyway rather than never.
+                tracing::warn!(
+                    "cannot lock {}: {e}; polling without the lock",
+                    path.display()
+                );
+                Some(PollLock { _file: file })
+            }
+        }
     }
 
     pub fn connector(&self, account: &str) -> Option<&Arc<dyn Connector>> {

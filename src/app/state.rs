@@ -80,6 +80,13 @@ pub enum Action {
     DraftsLoaded(Vec<Draft>),
     /// Snoozed mentions and follow-ups back in the queue, with why they were put aside.
     Woke(Vec<(MentionId, String)>),
+    /// Another process polls this home; this console shows what it stores.
+    PollWaiting,
+    /// The database's data version: it changes when another process (a second console, a
+    /// `tonedesk poll`) commits.
+    DataVersion(i64),
+    /// The data version the page on screen was read at.
+    Baseline(i64),
 }
 
 /// Work for the worker; its answers come back as [`Action`]s.
@@ -137,6 +144,8 @@ pub enum Effect {
     },
     /// Bring back snoozed mentions whose time has come.
     Wake,
+    /// Ask whether another process changed the database.
+    CheckChanged,
 }
 
 /// The overlay in front of the queue, if any.
@@ -220,6 +229,8 @@ pub struct PollStatus {
     pub errors: std::collections::BTreeMap<String, String>,
     /// Streams in a first-run backfill, with the mentions stored so far.
     pub backfill: std::collections::BTreeMap<String, usize>,
+    /// Another process polls this home (this one shows what it stores).
+    pub elsewhere: bool,
 }
 
 pub struct AppState {
@@ -254,6 +265,8 @@ pub struct AppState {
     pub drafts: Vec<Draft>,
     /// Library replies that expire within 30 days: (id, days left).
     pub expiring: Vec<(String, i64)>,
+    /// The database's data version when last seen (another process's commits change it).
+    pub data_version: Option<i64>,
 }
 
 impl AppState {
@@ -289,6 +302,7 @@ impl AppState {
             ae_report_hours: 24,
             drafts: Vec::new(),
             expiring,
+            data_version: None,
         }
     }
 
@@ -373,13 +387,14 @@ impl AppState {
                 self.dirty = new_minute;
                 self.now = now;
                 if new_minute {
-                    vec![Effect::Wake]
+                    vec![Effect::Wake, Effect::CheckChanged]
                 } else {
-                    Vec::new()
+                    vec![Effect::CheckChanged]
                 }
             }
             Action::Resize => Vec::new(),
             Action::Polled(reports) => {
+                self.poll.elsewhere = false;
                 self.poll.last = Some(self.now);
                 self.poll.last_new = reports.iter().map(|r| r.new).sum();
                 for r in &reports {
@@ -499,6 +514,25 @@ impl AppState {
                     Vec::new()
                 }
             },
+            Action::PollWaiting => {
+                self.dirty = !self.poll.elsewhere;
+                self.poll.elsewhere = true;
+                Vec::new()
+            }
+            Action::DataVersion(v) => {
+                let changed = self.data_version.is_some_and(|old| old != v);
+                self.data_version = Some(v);
+                if changed && !self.loading {
+                    return self.reload();
+                }
+                self.dirty = false;
+                Vec::new()
+            }
+            Action::Baseline(v) => {
+                self.data_version = Some(v);
+                self.dirty = false;
+                Vec::new()
+            }
             Action::DraftsLoaded(drafts) => {
                 self.drafts = drafts;
                 Vec::new()
@@ -1178,7 +1212,7 @@ mod tests {
         // A new minute asks for a wake-up; the review view also loads its drafts.
         assert_eq!(
             s.update(Action::Tick(NOW + time::Duration::minutes(1))),
-            vec![Effect::Wake]
+            vec![Effect::Wake, Effect::CheckChanged]
         );
         for _ in 0..3 {
             s.update(Action::SwitchView);
@@ -1186,5 +1220,20 @@ mod tests {
         assert_eq!(s.query.view, View::Review);
         s.update(Action::SwitchView);
         assert_eq!(s.query.view, View::Snoozed);
+    }
+
+    #[test]
+    fn another_process_commit_reloads_the_page() {
+        let mut s = loaded(3);
+        assert_eq!(
+            s.update(Action::Tick(NOW + time::Duration::seconds(5))),
+            vec![Effect::CheckChanged]
+        );
+        assert!(s.update(Action::DataVersion(4)).is_empty(), "first sight");
+        assert!(s.update(Action::DataVersion(4)).is_empty(), "unchanged");
+        let fx = s.update(Action::DataVersion(5));
+        assert!(matches!(fx[..], [Effect::LoadPage { .. }]), "{fx:?}");
+        s.update(Action::PollWaiting);
+        assert!(s.poll.elsewhere);
     }
 }

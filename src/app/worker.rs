@@ -33,6 +33,7 @@ impl Worker {
             let tx = std::sync::Mutex::new(tx);
             poller::spawn(desk, &self.rt, move |round| {
                 let action = match round {
+                    poller::Round::Waiting => Action::PollWaiting,
                     poller::Round::Paging(r) => Action::Backfilling(r),
                     poller::Round::Done(reports) => Action::Polled(reports),
                 };
@@ -43,7 +44,7 @@ impl Worker {
             return;
         }
         self.rt.spawn(async move {
-            if let Some(action) = perform(&desk, effect).await {
+            if let Some(action) = perform(&desk, effect, &tx).await {
                 // The console may have quit; then nobody needs the answer.
                 let _ = tx.send(action);
             }
@@ -51,7 +52,7 @@ impl Worker {
     }
 }
 
-async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
+async fn perform(desk: &Desk, effect: Effect, tx: &Sender<Action>) -> Option<Action> {
     let no_vars = BTreeMap::new();
     match effect {
         Effect::LoadPage { query, offset } => {
@@ -60,19 +61,30 @@ async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
                 .store
                 .call(move |s| {
                     let now = OffsetDateTime::now_utc();
+                    // Read first: a commit by another process after it shows as a change.
+                    let version = s.data_version()?;
                     let rows = s.page(&q, now, offset, WINDOW)?;
-                    Ok((rows, s.count(&q, now)?, s.counts(now)?, s.crisis()?))
+                    Ok((
+                        rows,
+                        s.count(&q, now)?,
+                        s.counts(now)?,
+                        s.crisis()?,
+                        version,
+                    ))
                 })
                 .await;
             match answer {
-                Ok((rows, total, counts, crisis)) => Some(Action::Page {
-                    query,
-                    offset,
-                    rows,
-                    total,
-                    counts,
-                    crisis,
-                }),
+                Ok((rows, total, counts, crisis, version)) => {
+                    let _ = tx.send(Action::Page {
+                        query,
+                        offset,
+                        rows,
+                        total,
+                        counts,
+                        crisis,
+                    });
+                    Some(Action::Baseline(version))
+                }
                 Err(e) => {
                     tracing::error!("loading the queue failed: {e}");
                     Some(Action::Acted {
@@ -189,6 +201,16 @@ async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
                 result: result.map(|_| ()).map_err(|e| e.to_string()),
             })
         }
+        Effect::CheckChanged => match desk.store.call(|s| s.data_version()).await {
+            Ok(v) => {
+                tracing::debug!("data version {v}");
+                Some(Action::DataVersion(v))
+            }
+            Err(e) => {
+                tracing::warn!("reading the data version failed: {e}");
+                None
+            }
+        },
         Effect::Wake => match desk.wake().await {
             Ok(back) if back.is_empty() => None,
             Ok(back) => Some(Action::Woke(back)),

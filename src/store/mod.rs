@@ -727,6 +727,14 @@ impl Store {
     }
 
     /// The crisis-mode reason when crisis mode is on.
+    /// SQLite's data version: it changes whenever another connection (another process on the
+    /// same home) commits, so a console can tell when to reload what it shows.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     pub fn crisis(&self) -> Result<Option<String>> {
         self.setting("crisis")
     }

@@ -428,3 +428,63 @@ fn hostile_text_reaches_the_screen_inert() {
     drop(t);
     drop(server);
 }
+
+/// Two consoles on one home (two SSH sessions): one polls, the other says so and still shows what
+/// arrives; a reply sent from one shows in the other, which then refuses to answer the same
+/// mention again; the database stays consistent.
+#[test]
+fn two_consoles_share_one_home() {
+    if !have_tmux() {
+        return;
+    }
+    let (_d, h) = home();
+    let a = Tmux::start(&h, 100, 30);
+    let first = a.wait_for(&["Queue — 66", "polled", "Mention "]);
+    let b = Tmux::start(&h, 100, 30);
+    let other = b.wait_for(&["Queue — 66", "another tonedesk polls this home"]);
+    let title = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains("┌ Mention "))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert_eq!(title(&first), title(&other), "both select the same mention");
+
+    // A answers the first mention; B sees it leave the queue without a key press.
+    a.keys("r");
+    a.wait_for(&["Approved replies"]);
+    a.keys("Enter");
+    a.wait_for(&["Preview", "y send"]);
+    a.keys("y");
+    a.wait_for(&["reply sent to mention"]);
+    b.wait_for(&["Queue — 65"]);
+
+    // B goes to Done, where the answered mention now is, and cannot answer it again.
+    b.keys("Tab");
+    b.keys("Tab");
+    b.keys("Tab");
+    b.keys("Tab");
+    b.keys("Tab");
+    b.wait_for(&["Done — 1"]);
+    b.keys("r");
+    b.wait_for(&["Approved replies"]);
+    b.keys("Enter");
+    let refused = b.wait_for(&["REFUSED"]);
+    assert!(refused.contains("rule 'answered'"), "{refused}");
+
+    for t in [&a, &b] {
+        t.keys("Escape");
+        t.keys("q");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (a.alive() || b.alive()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let doctor = ok(&h, &["doctor"]);
+    assert!(doctor.contains("database integrity: ok"), "{doctor}");
+    assert!(
+        doctor.contains("audit chain intact (2 entries)"),
+        "{doctor}"
+    );
+}
