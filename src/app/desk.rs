@@ -92,6 +92,8 @@ pub struct Desk {
     /// Configured accounts that could not be connected, with the reason.
     pub unconnected: Vec<(String, String)>,
     pub operator: String,
+    /// The machine's name, recorded in every audit entry with the operator.
+    pub host: String,
     pub demo: bool,
 }
 
@@ -176,6 +178,7 @@ impl Desk {
             connectors,
             unconnected,
             operator,
+            host: crate::config::host_name(),
             demo,
             config,
             paths,
@@ -187,7 +190,9 @@ impl Desk {
     }
 
     fn record(&self, action: &str) -> AuditRecord {
-        AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action)
+        let mut rec = AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action);
+        rec.host = Some(self.host.clone());
+        rec
     }
 
     /// An audit record about one mention.
@@ -459,6 +464,7 @@ impl Desk {
         let mut intent = self.record_about("send_intent", m);
         fill_send_fields(&mut intent, &p, &text);
         intent.outcome = Some("intent".into());
+        intent.attempt = Some(idem_key.clone());
         let outbox = crate::store::OutboxNew {
             idem_key: idem_key.clone(),
             mention_id: m.id,
@@ -497,6 +503,7 @@ impl Desk {
         rec.outcome = Some(outcome.into());
         rec.remote_id = remote_id.clone();
         rec.detail = error.clone();
+        rec.attempt = Some(idem_key.clone());
         let (rid, err) = (remote_id.clone(), error.clone());
         let result_entry = self
             .store
@@ -563,6 +570,7 @@ impl Desk {
             rec.outcome = Some(outcome.into());
             rec.remote_id = remote_id.clone();
             rec.detail = Some(detail.clone());
+            rec.attempt = Some(row.idem_key.clone());
             let rid = remote_id.clone();
             let entry = self
                 .store
@@ -859,6 +867,12 @@ mod tests {
             .unwrap();
         assert_eq!(r.outcome, "sent");
         assert_eq!((r.intent_seq, r.result_seq), (1, 2));
+        let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
+        let (intent, result) = (&entries[0].record, &entries[1].record);
+        assert!(intent.attempt.is_some());
+        assert_eq!(intent.attempt, result.attempt);
+        assert_eq!(intent.host.as_deref(), Some(d.host.as_str()));
+        assert_eq!(result.host, intent.host);
         let sink = read_sink(&d.paths.demo_sink);
         assert_eq!(sink.len(), 1);
         assert_eq!(sink[0].text, p.text);
@@ -898,7 +912,8 @@ mod tests {
                 channel: "public".into(),
                 text: "approved text".into(),
             };
-            let rec = d.record("send_intent");
+            let mut rec = d.record("send_intent");
+            rec.attempt = Some(key.into());
             d.store
                 .call(move |s| s.begin_send(&new, rec, OffsetDateTime::now_utc()))
                 .await
@@ -918,6 +933,9 @@ mod tests {
         assert!(d.reconcile().await.unwrap().is_empty());
         let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
         assert_eq!(crate::domain::audit::verify_chain(&entries), Ok(4));
+        // Each result names the attempt its intent opened.
+        assert_eq!(crate::domain::audit::send_gaps(&entries), vec![]);
+        assert_eq!(entries[2].record.attempt.as_deref(), Some("key-made"));
     }
 
     #[tokio::test]
