@@ -270,8 +270,8 @@ impl std::fmt::Display for SendGap {
             ),
             SendGapKind::Orphan => write!(
                 f,
-                "entry {}: the send_result to {mention} answers no send_intent before it (the \
-                 intent was deleted and the log re-chained)",
+                "entry {}: the send_result to {mention} answers no send_intent before it (its \
+                 intent was deleted or moved after it)",
                 self.seq
             ),
         }

@@ -4,6 +4,7 @@
 mod cli;
 mod live;
 mod screens;
+mod tamper;
 mod tmux;
 
 use std::path::{Path, PathBuf};
