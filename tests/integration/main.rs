@@ -2,6 +2,7 @@
 //! ratatui's TestBackend, and the console driven through tmux as a person would.
 
 mod cli;
+mod crash;
 mod live;
 mod screens;
 mod tamper;
