@@ -1053,6 +1053,71 @@ mod tests {
         assert!(f >= base && f <= Duration::from_secs(900), "{f:?}");
     }
 
+    /// What leaves is what `render` made: for any value of a prompt variable, a send either is
+    /// refused with nothing written or sent, or the demo platform, the intent and the result all
+    /// carry exactly the rendered text (addressed as the platform needs).
+    #[test]
+    fn the_send_path_carries_only_the_rendered_text() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config as Cases, TestRunner};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let topic = prop_oneof![
+            "[A-Za-z0-9 ,.'-]{1,40}",
+            "[A-Za-z ]{41,45}",
+            ".{0,12}",
+            "[a-z]{1,5}\\{author\\}",
+        ];
+        let mut runner = TestRunner::new(Cases::with_cases(12));
+        let result = runner.run(&topic, |topic| {
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let d = desk(dir.path());
+                d.poll_once().await;
+                let m = open_ids(&d)
+                    .await
+                    .into_iter()
+                    .find(|m| !m.private && !m.tags.flags.private_only())
+                    .unwrap();
+                let vars = BTreeMap::from([("topic".to_owned(), topic)]);
+                let reply = d.library.get("complaint-access").unwrap();
+                let fill = Fill {
+                    agent_initials: d.config.initials(),
+                    signoff: d.config.signoff(),
+                    case: case_number(m.id),
+                    contacts: d.config.contacts(),
+                };
+                let expected = render(reply, &m.author, &fill, &vars)
+                    .map(|t| addressed(m.platform, &m.author.handle, &t));
+                let sent = d.send(m.id, "complaint-access", None, &vars).await;
+                let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
+                let sink = read_sink(&d.paths.demo_sink);
+                match expected {
+                    Err(refusal) => {
+                        let err = sent.unwrap_err().to_string();
+                        prop_assert!(err.contains(&refusal.to_string()), "{}", err);
+                        prop_assert!(entries.is_empty() && sink.is_empty());
+                    }
+                    Ok(text) => {
+                        prop_assert_eq!(sent.unwrap().outcome, "sent");
+                        prop_assert_eq!(sink.len(), 1);
+                        prop_assert_eq!(sink[0].text.as_deref(), Some(text.as_str()));
+                        for e in &entries {
+                            prop_assert_eq!(e.record.text.as_deref(), Some(text.as_str()));
+                        }
+                        prop_assert_eq!(entries.len(), 2);
+                    }
+                }
+                Ok(())
+            })
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+
     #[test]
     fn idempotency_keys_are_tids() {
         let a = idempotency_key(1, "thanks");

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod mention;
 pub mod playbook;
 pub mod reply;
+#[cfg(test)]
+mod reply_props;
 pub mod text;
 
 pub use mention::{
