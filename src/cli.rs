@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::app::desk::{Desk, SendError};
 use crate::app::export;
 use crate::config::Config;
-use crate::domain::audit::verify_chain;
+use crate::domain::audit::{send_gaps, verify_log};
 use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel};
 use crate::paths::Paths;
@@ -322,7 +322,10 @@ async fn seed_demo(desk: &Desk) {
 }
 
 async fn command(desk: Arc<Desk>, cmd: Command) -> Result<ExitCode> {
-    settle(&desk).await?;
+    // The audit commands read the log as it is; settling would write to it first.
+    if !matches!(cmd, Command::Audit { .. }) {
+        settle(&desk).await?;
+    }
     let desk = &desk;
     match cmd {
         Command::Poll { once } => poll(desk, once).await,
@@ -681,18 +684,32 @@ async fn library(desk: &Desk, cmd: LibraryCommand) -> Result<ExitCode> {
 }
 
 async fn audit(desk: &Desk, cmd: AuditCommand) -> Result<ExitCode> {
-    let entries = desk.store.call(|s| s.audit_entries()).await?;
+    let (entries, head) = desk.store.call(|s| s.audit_log()).await?;
     match cmd {
-        AuditCommand::Verify => match verify_chain(&entries) {
-            Ok(n) => {
-                println!("audit chain intact: {n} entries");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(b) => {
+        AuditCommand::Verify => {
+            let chain = verify_log(&entries, head.as_ref());
+            if let Err(b) = &chain {
                 println!("audit chain broken at {b}");
-                Ok(ExitCode::FAILURE)
             }
-        },
+            let gaps = send_gaps(&entries);
+            for g in &gaps {
+                println!("{g}");
+            }
+            match chain {
+                Ok(n) if gaps.is_empty() => {
+                    println!("audit chain intact: {n} entries");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(n) => {
+                    println!(
+                        "the hash chain holds ({n} entries), but {} send(s) do not pair up",
+                        gaps.len()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(_) => Ok(ExitCode::FAILURE),
+            }
+        }
         AuditCommand::Export { format, output } => {
             let mut out: Box<dyn Write> = match &output {
                 Some(p) => Box::new(std::io::BufWriter::new(
@@ -786,13 +803,16 @@ async fn doctor(desk: &Desk) -> Result<ExitCode> {
         integrity == "ok",
         format!("database integrity: {integrity}"),
     );
-    let entries = desk.store.call(|s| s.audit_entries()).await?;
-    match verify_chain(&entries) {
+    let (entries, head) = desk.store.call(|s| s.audit_log()).await?;
+    match verify_log(&entries, head.as_ref()) {
         Ok(n) => line(true, format!("audit chain intact ({n} entries)")),
         Err(b) => line(
             false,
             format!("audit chain broken at {b}: investigate before working"),
         ),
+    }
+    for g in send_gaps(&entries) {
+        line(false, format!("audit: {g}"));
     }
     match desk.store.call(|s| s.load_model()).await? {
         Some((n, at, _)) => println!(

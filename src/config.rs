@@ -252,12 +252,15 @@ impl Config {
         self.accounts.is_empty()
     }
 
+    /// Who is recorded in audit entries: the configured `operator`, else the login name
+    /// (`$USER`, `$LOGNAME`), else "operator".
     pub fn operator(&self) -> String {
+        let set = |s: &String| !s.trim().is_empty();
         self.operator
             .clone()
-            .filter(|s| !s.trim().is_empty())
-            .or_else(|| std::env::var("USER").ok())
-            .or_else(|| std::env::var("LOGNAME").ok())
+            .filter(set)
+            .or_else(|| std::env::var("USER").ok().filter(set))
+            .or_else(|| std::env::var("LOGNAME").ok().filter(set))
             .unwrap_or_else(|| "operator".into())
     }
 
@@ -346,12 +349,54 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
     (Some(line_no), key)
 }
 
+/// The machine's name, recorded in audit entries: the kernel's (`uname -n`, read from
+/// `/proc/sys/kernel/hostname`), else `/etc/hostname`, else `$HOSTNAME`, else "unknown-host".
+pub fn host_name() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    first_host_name([
+        read("/proc/sys/kernel/hostname"),
+        read("/etc/hostname"),
+        std::env::var("HOSTNAME").ok(),
+    ])
+}
+
+/// The first usable name among the candidates: its first line, trimmed, without control
+/// characters, at most 253 characters (the longest DNS name).
+fn first_host_name(candidates: impl IntoIterator<Item = Option<String>>) -> String {
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            let name: String = c
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .filter(|ch| !ch.is_control())
+                .take(253)
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/home/x/config.toml"))
+    }
+
+    #[test]
+    fn the_host_is_the_first_usable_name() {
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(first_host_name([s("desk-01\n"), s("other")]), "desk-01");
+        assert_eq!(first_host_name([None, s("  \n"), s("b\x07ox\n# x")]), "box");
+        assert_eq!(first_host_name([None, None]), "unknown-host");
+        assert_eq!(first_host_name([s(&"a".repeat(300))]).len(), 253);
+        assert!(!host_name().is_empty());
     }
 
     #[test]

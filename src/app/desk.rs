@@ -92,6 +92,8 @@ pub struct Desk {
     /// Configured accounts that could not be connected, with the reason.
     pub unconnected: Vec<(String, String)>,
     pub operator: String,
+    /// The machine's name, recorded in every audit entry with the operator.
+    pub host: String,
     pub demo: bool,
 }
 
@@ -182,6 +184,7 @@ impl Desk {
             connectors,
             unconnected,
             operator,
+            host: crate::config::host_name(),
             demo,
             config,
             paths,
@@ -218,7 +221,9 @@ impl Desk {
     }
 
     pub(crate) fn record(&self, action: &str) -> AuditRecord {
-        AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action)
+        let mut rec = AuditRecord::new(OffsetDateTime::now_utc(), &self.operator, action);
+        rec.host = Some(self.host.clone());
+        rec
     }
 
     /// An audit record about one mention.
@@ -492,6 +497,7 @@ impl Desk {
         let mut intent = self.record_about("send_intent", m);
         fill_send_fields(&mut intent, &p, &text);
         intent.outcome = Some("intent".into());
+        intent.attempt = Some(idem_key.clone());
         let outbox = crate::store::OutboxNew {
             idem_key: idem_key.clone(),
             mention_id: m.id,
@@ -530,6 +536,7 @@ impl Desk {
         rec.outcome = Some(outcome.into());
         rec.remote_id = remote_id.clone();
         rec.detail = error.clone();
+        rec.attempt = Some(idem_key.clone());
         let (rid, err) = (remote_id.clone(), error.clone());
         let result_entry = self
             .store
@@ -596,6 +603,7 @@ impl Desk {
             rec.outcome = Some(outcome.into());
             rec.remote_id = remote_id.clone();
             rec.detail = Some(detail.clone());
+            rec.attempt = Some(row.idem_key.clone());
             let rid = remote_id.clone();
             let entry = self
                 .store
@@ -892,6 +900,12 @@ mod tests {
             .unwrap();
         assert_eq!(r.outcome, "sent");
         assert_eq!((r.intent_seq, r.result_seq), (1, 2));
+        let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
+        let (intent, result) = (&entries[0].record, &entries[1].record);
+        assert!(intent.attempt.is_some());
+        assert_eq!(intent.attempt, result.attempt);
+        assert_eq!(intent.host.as_deref(), Some(d.host.as_str()));
+        assert_eq!(result.host, intent.host);
         let sink = read_sink(&d.paths.demo_sink);
         assert_eq!(sink.len(), 1);
         assert_eq!(sink[0].text, p.text);
@@ -931,7 +945,8 @@ mod tests {
                 channel: "public".into(),
                 text: "approved text".into(),
             };
-            let rec = d.record("send_intent");
+            let mut rec = d.record("send_intent");
+            rec.attempt = Some(key.into());
             d.store
                 .call(move |s| s.begin_send(&new, rec, OffsetDateTime::now_utc()))
                 .await
@@ -951,6 +966,9 @@ mod tests {
         assert!(d.reconcile().await.unwrap().is_empty());
         let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
         assert_eq!(crate::domain::audit::verify_chain(&entries), Ok(4));
+        // Each result names the attempt its intent opened.
+        assert_eq!(crate::domain::audit::send_gaps(&entries), vec![]);
+        assert_eq!(entries[2].record.attempt.as_deref(), Some("key-made"));
     }
 
     #[tokio::test]
@@ -1066,6 +1084,71 @@ mod tests {
         // Failures back off beyond the interval, bounded at 15 minutes.
         let f = d.next_delay(&Budgeted(budget(100, 900), 1), 3);
         assert!(f >= base && f <= Duration::from_secs(900), "{f:?}");
+    }
+
+    /// What leaves is what `render` made: for any value of a prompt variable, a send either is
+    /// refused with nothing written or sent, or the demo platform, the intent and the result all
+    /// carry exactly the rendered text (addressed as the platform needs).
+    #[test]
+    fn the_send_path_carries_only_the_rendered_text() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config as Cases, TestRunner};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let topic = prop_oneof![
+            "[A-Za-z0-9 ,.'-]{1,40}",
+            "[A-Za-z ]{41,45}",
+            ".{0,12}",
+            "[a-z]{1,5}\\{author\\}",
+        ];
+        let mut runner = TestRunner::new(Cases::with_cases(12));
+        let result = runner.run(&topic, |topic| {
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let d = desk(dir.path());
+                d.poll_once().await;
+                let m = open_ids(&d)
+                    .await
+                    .into_iter()
+                    .find(|m| !m.private && !m.tags.flags.private_only())
+                    .unwrap();
+                let vars = BTreeMap::from([("topic".to_owned(), topic)]);
+                let reply = d.library.get("complaint-access").unwrap();
+                let fill = Fill {
+                    agent_initials: d.config.initials(),
+                    signoff: d.config.signoff(),
+                    case: case_number(m.id),
+                    contacts: d.config.contacts(),
+                };
+                let expected = render(reply, &m.author, &fill, &vars)
+                    .map(|t| addressed(m.platform, &m.author.handle, &t));
+                let sent = d.send(m.id, "complaint-access", None, &vars).await;
+                let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
+                let sink = read_sink(&d.paths.demo_sink);
+                match expected {
+                    Err(refusal) => {
+                        let err = sent.unwrap_err().to_string();
+                        prop_assert!(err.contains(&refusal.to_string()), "{}", err);
+                        prop_assert!(entries.is_empty() && sink.is_empty());
+                    }
+                    Ok(text) => {
+                        prop_assert_eq!(sent.unwrap().outcome, "sent");
+                        prop_assert_eq!(sink.len(), 1);
+                        prop_assert_eq!(sink[0].text.as_deref(), Some(text.as_str()));
+                        for e in &entries {
+                            prop_assert_eq!(e.record.text.as_deref(), Some(text.as_str()));
+                        }
+                        prop_assert_eq!(entries.len(), 2);
+                    }
+                }
+                Ok(())
+            })
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub fn mention_json(m: &Mention) -> Value {
     })
 }
 
-/// The columns of `audit export`, in order.
-pub const AUDIT_COLUMNS: [&str; 17] = [
+/// The columns of `audit export`, in order. `host` and `attempt` came later and go last, so
+/// readers that go by position keep working.
+pub const AUDIT_COLUMNS: [&str; 19] = [
     "seq",
     "at",
     "operator",
@@ -55,6 +56,8 @@ pub const AUDIT_COLUMNS: [&str; 17] = [
     "detail",
     "prev_hash",
     "hash",
+    "host",
+    "attempt",
 ];
 
 pub fn audit_json(e: &AuditEntry) -> Value {
@@ -77,6 +80,8 @@ pub fn audit_json(e: &AuditEntry) -> Value {
         "detail": r.detail,
         "prev_hash": e.prev_hash,
         "hash": e.hash,
+        "host": r.host,
+        "attempt": r.attempt,
     })
 }
 
@@ -214,5 +219,15 @@ mod tests {
         for col in AE_COLUMNS {
             assert!(ae.get(col).is_some(), "{col}");
         }
+        let mut r = crate::domain::audit::AuditRecord::new(m.created_at, "Jamie Rivera", "like");
+        r.host = Some("desk-01".into());
+        let e = AuditEntry::chain(1, crate::domain::audit::GENESIS, r);
+        let j = audit_json(&e);
+        for k in AUDIT_COLUMNS {
+            assert!(j.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(j["host"], "desk-01");
+        assert_eq!(j["attempt"], Value::Null);
+        assert!(csv_record(&j, &AUDIT_COLUMNS).ends_with(",desk-01,"));
     }
 }

@@ -8,6 +8,8 @@ pub mod mention;
 pub mod playbook;
 pub mod privacy;
 pub mod reply;
+#[cfg(test)]
+mod reply_props;
 pub mod text;
 
 pub use ae::{AeCase, Element, ElementState};

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 pub use actor::StoreHandle;
 pub use ae::StoredAeCase;
 
-use crate::domain::audit::{AuditEntry, AuditRecord, GENESIS};
+use crate::domain::audit::{AuditEntry, AuditHead, AuditRecord, GENESIS};
 use crate::domain::playbook::{self, OVERDUE_AE_RANK, Targets};
 use crate::domain::{
     Author, Flag, Flags, IncomingMention, Mention, MentionId, MentionState, Platform, TagSource,
@@ -693,11 +693,20 @@ impl Store {
         self.write(|tx| append_audit(tx, record))
     }
 
+    /// The whole chain in sequence order and the head recorded beside it, read together.
+    pub fn audit_log(&self) -> Result<(Vec<AuditEntry>, Option<AuditHead>)> {
+        let tx = self.conn.unchecked_transaction()?;
+        let entries = self.audit_entries()?;
+        let head = audit_head(&tx)?;
+        tx.commit()?;
+        Ok((entries, head))
+    }
+
     /// The whole chain in sequence order.
     pub fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, at, operator, action, platform, account, mention, template, template_version,
-                 approval, channel, text, outcome, remote_id, detail, prev_hash, hash
+                 approval, channel, text, outcome, remote_id, detail, prev_hash, hash, host, attempt
              FROM audit ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -718,6 +727,8 @@ impl Store {
                     outcome: r.get(12)?,
                     remote_id: r.get(13)?,
                     detail: r.get(14)?,
+                    host: r.get(17)?,
+                    attempt: r.get(18)?,
                 },
                 prev_hash: r.get(15)?,
                 hash: r.get(16)?,
@@ -871,6 +882,13 @@ fn append_audit(tx: &Transaction<'_>, record: AuditRecord) -> Result<AuditEntry>
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    // A recorded head ahead of the table means entries were cut from the end: chain on from the
+    // head, so the cut stays a visible gap instead of being covered by the next entry.
+    let head = audit_head(tx)?.map(|h| (h.seq, h.hash));
+    let last = match (last, head) {
+        (Some(l), Some(h)) if h.0 > l.0 => Some(h),
+        (l, h) => l.or(h),
+    };
     let (seq, prev) = match last {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
@@ -878,9 +896,16 @@ fn append_audit(tx: &Transaction<'_>, record: AuditRecord) -> Result<AuditEntry>
     let e = AuditEntry::chain(seq, &prev, record);
     let r = &e.record;
     tx.execute(
+        "INSERT INTO settings (key, value) VALUES ('audit_head', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [AuditHead::of(&e).to_setting()],
+    )?;
+    tx.execute(
         "INSERT INTO audit (seq, at, operator, action, platform, account, mention, template,
-             template_version, approval, channel, text, outcome, remote_id, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             template_version, approval, channel, text, outcome, remote_id, detail, prev_hash, hash,
+             host, attempt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+             ?19)",
         params![
             e.seq,
             r.at,
@@ -898,10 +923,24 @@ fn append_audit(tx: &Transaction<'_>, record: AuditRecord) -> Result<AuditEntry>
             r.remote_id,
             r.detail,
             e.prev_hash,
-            e.hash
+            e.hash,
+            r.host,
+            r.attempt
         ],
     )?;
     Ok(e)
+}
+
+/// The log's recorded head; `None` when there is none or it cannot be read.
+fn audit_head(conn: &Connection) -> Result<Option<AuditHead>> {
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'audit_head'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(value.as_deref().and_then(AuditHead::parse))
 }
 
 /// WHERE and ORDER BY for a query. Parameters: ?1 now (unix seconds), ?2 FTS query or NULL.
@@ -1386,6 +1425,43 @@ mod tests {
             .unwrap();
         let err = verify_chain(&s.audit_entries().unwrap()).unwrap_err();
         assert!(err.to_string().starts_with("entry 2"), "{err}");
+    }
+
+    #[test]
+    fn a_cut_tail_is_found_and_stays_found_after_the_next_entry() {
+        use crate::domain::audit::{ChainBreak, verify_log};
+        let mut s = Store::open_in_memory().unwrap();
+        for action in ["like", "hide", "block", "mute"] {
+            let mut r = AuditRecord::new(NOW, "op", action);
+            r.host = Some("desk-01".into());
+            s.audit(r).unwrap();
+        }
+        let (entries, head) = s.audit_log().unwrap();
+        assert_eq!(verify_log(&entries, head.as_ref()), Ok(4));
+        assert_eq!(entries[3].record.host.as_deref(), Some("desk-01"));
+        s.conn
+            .execute("DELETE FROM audit WHERE seq >= 3", [])
+            .unwrap();
+        let (entries, head) = s.audit_log().unwrap();
+        assert_eq!(
+            verify_log(&entries, head.as_ref()),
+            Err(ChainBreak::Truncated {
+                seq: 3,
+                last: 2,
+                head: 4
+            })
+        );
+        // The next entry chains on from the head, so the cut remains a gap.
+        let e = s.audit(AuditRecord::new(NOW, "op", "report")).unwrap();
+        assert_eq!(e.seq, 5);
+        let (entries, head) = s.audit_log().unwrap();
+        assert_eq!(
+            verify_log(&entries, head.as_ref()),
+            Err(ChainBreak::Gap {
+                seq: 5,
+                expected: 3
+            })
+        );
     }
 
     #[test]

@@ -194,14 +194,71 @@ CREATE TABLE drafts (
 CREATE INDEX drafts_state ON drafts (state, mention_id);
 "#;
 
+/// Audit entries record the host they were written on and the send attempt (the outbox's
+/// idempotency key) that links a `send_intent` to its `send_result`; both stay NULL in older
+/// entries. The log's head (`SEQ HASH` of its newest entry) is kept in `settings`, updated with
+/// every append, so that entries cut from the end are found; it starts at the current newest.
+const V5: &str = r#"
+ALTER TABLE audit ADD COLUMN host TEXT;
+ALTER TABLE audit ADD COLUMN attempt TEXT;
+INSERT INTO settings (key, value)
+    SELECT 'audit_head', seq || ' ' || hash FROM audit ORDER BY seq DESC LIMIT 1;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::domain::audit::{AuditEntry, AuditRecord, GENESIS};
+
     #[test]
     fn migrations_are_valid() {
         assert!(super::migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn v5_anchors_the_head_of_an_existing_log() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+            .to_latest(&mut conn)
+            .unwrap();
+        let mut prev = GENESIS.to_owned();
+        for seq in 1..=3 {
+            let r = AuditRecord::new(time::OffsetDateTime::UNIX_EPOCH, "op", "like");
+            let e = AuditEntry::chain(seq, &prev, r.clone());
+            conn.execute(
+                "INSERT INTO audit (seq, at, operator, action, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![e.seq, r.at, r.operator, r.action, e.prev_hash, e.hash],
+            )
+            .unwrap();
+            prev = e.hash;
+        }
+        migrations().to_latest(&mut conn).unwrap();
+        let head: String = conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'audit_head'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(head, format!("3 {prev}"));
+        let hosts: i64 = conn
+            .query_row("SELECT count(*) FROM audit WHERE host IS NULL", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(hosts, 3);
+
+        // An empty log gets no head.
+        let mut empty = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut empty).unwrap();
+        let n: i64 = empty
+            .query_row("SELECT count(*) FROM settings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 }

@@ -2,9 +2,11 @@
 //! ratatui's TestBackend, and the console driven through tmux as a person would.
 
 mod cli;
+mod crash;
 mod live;
 mod screens;
 mod security;
+mod tamper;
 mod tmux;
 mod workflow;
 

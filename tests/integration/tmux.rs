@@ -203,11 +203,16 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
         .expect("resize")
         .success();
     assert!(resized);
-    let wide = t.wait_for(&["Moderation — "]);
-    assert!(
-        wide.lines().any(|l| l.chars().count() > 100),
-        "did not redraw wider:\n{wide}"
-    );
+    // The screen from before the resize also shows "Moderation — ": wait for the wider frame.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let wide = t.wait_for(&["Moderation — "]);
+        if wide.lines().any(|l| l.chars().count() > 100) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not redraw wider:\n{wide}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Retag the selected troll as a complaint: t, 3, Enter. It is audited and learned from.
     t.keys("t");
     t.wait_for(&["Retag", "Enter save"]);
