@@ -3,6 +3,7 @@
 
 mod actor;
 mod schema;
+pub mod stats;
 
 use std::path::Path;
 use std::time::Duration;

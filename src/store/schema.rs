@@ -149,8 +149,15 @@ CREATE TABLE tone_model (
 );
 "#;
 
+/// Indexes for the desk's figures (`store::stats`): mentions by creation time, audit entries by
+/// mention, so the stats read only the window's rows.
+const V4: &str = r#"
+CREATE INDEX mentions_created ON mentions (created_at);
+CREATE INDEX audit_mention ON audit (mention, action);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 #[cfg(test)]
