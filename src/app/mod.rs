@@ -6,6 +6,7 @@ pub mod export;
 pub mod library;
 pub mod poller;
 pub mod state;
+pub mod stats;
 pub mod worker;
 
 pub use desk::{Desk, PollReport, Preview, SendError, SendReport};

@@ -34,6 +34,8 @@ pub enum Action {
     Filter,
     SwitchView,
     Help,
+    /// `S`: the stats screen.
+    Stats,
     Quit,
     /// Esc: close the overlay.
     Back,
@@ -66,6 +68,7 @@ pub enum Action {
     Polled(Vec<PollReport>),
     /// A stream is still paging through a first-run backfill.
     Backfilling(PollReport),
+    StatsLoaded(Result<Box<super::stats::Stats>, String>),
 }
 
 /// Work for the worker; its answers come back as [`Action`]s.
@@ -98,6 +101,8 @@ pub enum Effect {
     StartPolling,
     /// Settle sends a crash left between intent and result.
     Reconcile,
+    /// Read and compute the stats screen's figures; the answer is `StatsLoaded`.
+    LoadStats,
 }
 
 /// The overlay in front of the queue, if any.
@@ -124,6 +129,8 @@ pub enum Mode {
     Search {
         input: String,
     },
+    /// The full-screen stats (`S`).
+    Stats(super::stats::StatsView),
 }
 
 /// What the preview shows (a flattened [`Preview`]).
@@ -401,6 +408,7 @@ impl AppState {
                 }
                 self.reload()
             }
+            Action::StatsLoaded(result) => self.on_stats_loaded(result),
             other => self.on_key(other),
         }
     }
@@ -429,6 +437,7 @@ impl AppState {
                 flags,
             } => self.on_retag(action, mention, tone, flags),
             Mode::Search { input } => self.on_search(action, input),
+            Mode::Stats(view) => self.on_stats(action, view),
         }
     }
 
@@ -449,6 +458,7 @@ impl AppState {
                 self.mode = Mode::Help;
                 Vec::new()
             }
+            Action::Stats => self.open_stats(),
             Action::Quit => {
                 self.quit = true;
                 Vec::new()

@@ -3,6 +3,7 @@
 
 pub mod inert;
 pub mod keymap;
+pub mod stats;
 pub mod view;
 
 use std::sync::Arc;

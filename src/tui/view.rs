@@ -21,7 +21,7 @@ pub struct Theme {
 }
 
 impl Theme {
-    fn fg(self, c: Color) -> Style {
+    pub(super) fn fg(self, c: Color) -> Style {
         if self.color {
             Style::new().fg(c)
         } else {
@@ -29,7 +29,7 @@ impl Theme {
         }
     }
 
-    fn tone(self, t: Tone) -> Style {
+    pub(super) fn tone(self, t: Tone) -> Style {
         self.fg(match t {
             Tone::Positive => Color::Green,
             Tone::Neutral => Color::Gray,
@@ -69,7 +69,7 @@ impl Theme {
         }
     }
 
-    fn dim(self) -> Style {
+    pub(super) fn dim(self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)
         } else {
@@ -77,7 +77,7 @@ impl Theme {
         }
     }
 
-    fn overdue(self) -> Style {
+    pub(super) fn overdue(self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 }
@@ -142,7 +142,9 @@ pub fn draw(f: &mut Frame<'_>, s: &AppState, keys: &KeyMap, theme: Theme, vs: &m
     draw_title(f, title, s, theme);
     draw_status(f, status, s, theme);
 
-    if s.detail && s.selected_mention().is_some() {
+    if let Mode::Stats(view) = &s.mode {
+        super::stats::draw_stats_view(f, body, view, theme);
+    } else if s.detail && s.selected_mention().is_some() {
         let wide = body.width >= 110;
         let [list, detail] = if wide {
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body)
@@ -156,7 +158,7 @@ pub fn draw(f: &mut Frame<'_>, s: &AppState, keys: &KeyMap, theme: Theme, vs: &m
     }
 
     match &s.mode {
-        Mode::Normal | Mode::Search { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Stats(_) => {}
         Mode::Help => draw_help(f, area, keys, theme),
         Mode::Picker {
             choices, selected, ..
