@@ -119,6 +119,15 @@ pub enum Command {
         #[arg(long)]
         follow_up: bool,
     },
+    /// Desk figures: first-response times against target, tone mix, AE intake times.
+    Stats {
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatsFormat,
+        /// The window in days back from now (the per-hour and per-day series always cover the
+        /// last 24 hours and 7 days).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
     /// Crisis mode: pause all outbound except holding statements.
     Crisis {
         #[command(subcommand)]
@@ -216,6 +225,12 @@ impl From<ActArg> for ModAction {
 pub enum AuditFormat {
     Csv,
     Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatsFormat {
+    Text,
+    Csv,
 }
 
 /// Entry point of the binary.
@@ -359,6 +374,16 @@ async fn command(desk: Arc<Desk>, cmd: Command) -> Result<ExitCode> {
             duration,
             follow_up,
         } => workflow::snooze(desk, mention, duration, follow_up).await,
+        Command::Stats { format, days } => {
+            seed_demo(desk).await;
+            let s = crate::app::stats::load(desk, days, OffsetDateTime::now_utc()).await?;
+            let out = match format {
+                StatsFormat::Text => s.text(),
+                StatsFormat::Csv => s.csv(),
+            };
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crisis { command } => crisis(desk, command).await,
         Command::Doctor => doctor(desk).await,
         Command::Tone { .. } => {

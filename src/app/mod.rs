@@ -8,6 +8,7 @@ mod forms;
 pub mod library;
 pub mod poller;
 pub mod state;
+pub mod stats;
 pub mod worker;
 
 pub use desk::{Desk, PollReport, Preview, SendError, SendReport};

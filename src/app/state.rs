@@ -37,6 +37,8 @@ pub enum Action {
     Filter,
     SwitchView,
     Help,
+    /// `S`: the stats screen.
+    Stats,
     Quit,
     /// Esc: close the overlay.
     Back,
@@ -87,6 +89,7 @@ pub enum Action {
     DataVersion(i64),
     /// The data version the page on screen was read at.
     Baseline(i64),
+    StatsLoaded(Result<Box<super::stats::Stats>, String>),
 }
 
 /// Work for the worker; its answers come back as [`Action`]s.
@@ -146,6 +149,8 @@ pub enum Effect {
     Wake,
     /// Ask whether another process changed the database.
     CheckChanged,
+    /// Read and compute the stats screen's figures; the answer is `StatsLoaded`.
+    LoadStats,
 }
 
 /// The overlay in front of the queue, if any.
@@ -176,6 +181,8 @@ pub enum Mode {
     Snooze {
         mention: MentionId,
     },
+    /// The full-screen stats (`S`).
+    Stats(super::stats::StatsView),
 }
 
 /// What the preview shows (a flattened [`Preview`]).
@@ -555,6 +562,7 @@ impl AppState {
                 );
                 self.reload()
             }
+            Action::StatsLoaded(result) => self.on_stats_loaded(result),
             other => self.on_key(other),
         }
     }
@@ -585,6 +593,7 @@ impl AppState {
             Mode::Search { input } => self.on_search(action, input),
             Mode::AeForm(form) => self.on_ae_form(action, form),
             Mode::Snooze { mention } => self.on_snooze(action, mention),
+            Mode::Stats(view) => self.on_stats(action, view),
         }
     }
 
@@ -605,6 +614,7 @@ impl AppState {
                 self.mode = Mode::Help;
                 Vec::new()
             }
+            Action::Stats => self.open_stats(),
             Action::Quit => {
                 self.quit = true;
                 Vec::new()

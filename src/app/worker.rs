@@ -219,6 +219,13 @@ async fn perform(desk: &Desk, effect: Effect, tx: &Sender<Action>) -> Option<Act
                 None
             }
         },
+        Effect::LoadStats => {
+            let days = super::stats::CONSOLE_DAYS;
+            let stats = super::stats::load(desk, days, OffsetDateTime::now_utc()).await;
+            Some(Action::StatsLoaded(
+                stats.map(Box::new).map_err(|e| e.to_string()),
+            ))
+        }
         Effect::Reconcile => match desk.reconcile().await {
             Ok(settled) if settled.is_empty() => None,
             Ok(settled) => {

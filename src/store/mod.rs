@@ -5,6 +5,7 @@ mod actor;
 mod ae;
 mod drafts;
 mod schema;
+pub mod stats;
 
 use std::path::Path;
 use std::time::Duration;

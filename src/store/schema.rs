@@ -205,8 +205,22 @@ INSERT INTO settings (key, value)
     SELECT 'audit_head', seq || ' ' || hash FROM audit ORDER BY seq DESC LIMIT 1;
 "#;
 
+/// Indexes for the desk's figures (`store::stats`): mentions by creation time, audit entries by
+/// mention, so the stats read only the window's rows.
+const V6: &str = r#"
+CREATE INDEX mentions_created ON mentions (created_at);
+CREATE INDEX audit_mention ON audit (mention, action);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ const fn bind(
 }
 
 /// The configurable actions, in the order the help lists them (DESIGN §6).
-pub static BINDINGS: [Binding; 21] = [
+pub static BINDINGS: [Binding; 22] = [
     bind("down", "j", "move down", Action::Down),
     bind("up", "k", "move up", Action::Up),
     bind("top", "g", "first mention", Action::Top),
@@ -92,8 +92,14 @@ pub static BINDINGS: [Binding; 21] = [
     bind(
         "switch_view",
         "Tab",
-        "switch view: queue, moderation, done",
+        "switch view: queue, moderation, AE, review, snoozed, done",
         Action::SwitchView,
+    ),
+    bind(
+        "stats",
+        "S",
+        "stats: response times, tone mix, AE intake",
+        Action::Stats,
     ),
     bind("help", "?", "this help", Action::Help),
     bind("quit", "q", "quit", Action::Quit),
@@ -226,7 +232,7 @@ impl KeyMap {
                 };
             }
             Mode::Help => return Some(Action::Back),
-            Mode::Normal | Mode::Picker { .. } => {}
+            Mode::Normal | Mode::Picker { .. } | Mode::Stats(_) => {}
         }
         if ctrl_c {
             return Some(if matches!(mode, Mode::Normal) {

@@ -4,6 +4,7 @@
 mod forms;
 pub mod inert;
 pub mod keymap;
+pub mod stats;
 pub mod view;
 
 use std::sync::Arc;

@@ -142,7 +142,9 @@ pub fn draw(f: &mut Frame<'_>, s: &AppState, keys: &KeyMap, theme: Theme, vs: &m
     draw_title(f, title, s, theme);
     draw_status(f, status, s, theme);
 
-    if s.detail && s.selected_mention().is_some() {
+    if let Mode::Stats(view) = &s.mode {
+        super::stats::draw_stats_view(f, body, view, theme);
+    } else if s.detail && s.selected_mention().is_some() {
         let wide = body.width >= 110;
         let [list, detail] = if wide {
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body)
@@ -156,7 +158,7 @@ pub fn draw(f: &mut Frame<'_>, s: &AppState, keys: &KeyMap, theme: Theme, vs: &m
     }
 
     match &s.mode {
-        Mode::Normal | Mode::Search { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Stats(_) => {}
         Mode::Help => draw_help(f, area, keys, theme),
         Mode::Picker {
             choices, selected, ..

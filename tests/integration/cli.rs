@@ -462,3 +462,77 @@ fn home_comes_from_the_environment_too() {
     assert!(h.join("tonedesk.db").exists());
     assert!(h.join("logs").is_dir());
 }
+
+/// `stats --format csv` as a map of (section, key) to value, checking the table's shape.
+fn stats_csv(home: &std::path::Path) -> std::collections::BTreeMap<(String, String), String> {
+    let out = ok(home, &["stats", "--format", "csv"]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("section,key,value,unit"), "{out}");
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 4, "not section,key,value,unit: {l}");
+            ((f[0].to_owned(), f[1].to_owned()), f[2].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn stats_count_the_first_reply_on_the_demo() {
+    let (_d, h) = home();
+    ok(&h, &["poll", "--once"]);
+    let get = |m: &std::collections::BTreeMap<(String, String), String>, s: &str, k: &str| {
+        m.get(&(s.to_owned(), k.to_owned()))
+            .unwrap_or_else(|| panic!("no {s},{k} in {m:?}"))
+            .clone()
+    };
+    let before = stats_csv(&h);
+    assert_eq!(get(&before, "first_response", "answered"), "0");
+    assert_eq!(get(&before, "first_response", "median"), "");
+    let q = queue(&h);
+    assert_eq!(get(&before, "tone_mix", "total"), q.len().to_string());
+
+    let id = first_with(&q, false);
+    let created = q.iter().find(|m| m["id"] == id).unwrap()["created_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        &h,
+        &[
+            "reply",
+            &id.to_string(),
+            "--template",
+            "neutral-invite-dm",
+            "--yes",
+        ],
+    );
+    let after = stats_csv(&h);
+    assert_eq!(get(&after, "first_response", "answered"), "1");
+    // The response time is the mention's age when it was answered (the demo's posts are hours old).
+    let age = time::OffsetDateTime::now_utc()
+        - time::OffsetDateTime::parse(&created, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let median: f64 = get(&after, "first_response", "median").parse().unwrap();
+    assert!(
+        (median - age.as_seconds_f64() / 60.0).abs() < 5.0,
+        "median {median} min, age {age}"
+    );
+    assert_eq!(
+        get(&after, "first_response", "p90"),
+        get(&after, "first_response", "median")
+    );
+    let open = |m| get(m, "first_response", "open").parse::<i64>().unwrap();
+    assert_eq!(open(&after), open(&before) - 1);
+    let per_hour: i64 = after
+        .iter()
+        .filter(|((s, _), _)| s == "per_hour_answered")
+        .map(|(_, v)| v.parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(per_hour, 1);
+
+    let text = ok(&h, &["stats"]);
+    assert!(text.contains("  answered             1\n"), "{text}");
+    let o = run(&h, &["stats", "--days", "0"]);
+    assert!(!o.status.success(), "--days 0 is refused");
+}

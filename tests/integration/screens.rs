@@ -10,7 +10,8 @@ use ratatui::backend::TestBackend;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use tonedesk::app::library::{Library, STARTER};
-use tonedesk::app::state::{Action, AppState, Mode, PreviewView, WINDOW};
+use tonedesk::app::state::{Action, AppState, Effect, Mode, PreviewView, WINDOW};
+use tonedesk::app::stats::{self, Params, StatsView};
 use tonedesk::config::Config;
 use tonedesk::domain::playbook::Targets;
 use tonedesk::domain::reply::{Fill, render};
@@ -204,4 +205,66 @@ fn a_failing_account_is_named_in_the_status_bar() {
         status.contains("care-bsky mentions: authentication failed (+1 more: tonedesk doctor)"),
         "{out}"
     );
+}
+
+/// The demo with some of it answered at fixed times: replies to the recent answerable mentions,
+/// the trolls and spam hidden, two adverse events taken in.
+fn answered_demo_store() -> Store {
+    use tonedesk::domain::Flag;
+    use tonedesk::domain::audit::AuditRecord;
+    let mut store = demo_store();
+    let mut record = |mention: i64, at: OffsetDateTime, action: &str, outcome: &str| {
+        let mut r = AuditRecord::new(at, "tester", action);
+        r.mention = Some(mention);
+        r.outcome = Some(outcome.into());
+        store.audit(r).unwrap();
+    };
+    let mentions = demo_store().all_mentions().unwrap();
+    let mut ae_taken = 0;
+    let mut done = Vec::new();
+    for (i, m) in mentions.iter().enumerate() {
+        let after = |minutes: i64| m.created_at + time::Duration::minutes(minutes);
+        if m.tags.flags.contains(Flag::Ae) {
+            if ae_taken < 2 && after(45) <= NOW {
+                record(m.id, after(45 + 200 * ae_taken), "ae_flag", "ok");
+                ae_taken += 1;
+            }
+        } else if m.tags.tone.is_moderation() {
+            if after(10) <= NOW {
+                record(m.id, after(10), "hide", "ok");
+            }
+        } else if i % 3 != 0 {
+            let at = after(7 + (i as i64 * 23) % 110);
+            if at <= NOW && NOW - m.created_at < time::Duration::hours(20) {
+                record(m.id, at, "send_result", "sent");
+                done.push((m.id, at));
+            }
+        }
+    }
+    for (id, at) in done {
+        let r = AuditRecord::new(at, "tester", "done");
+        store
+            .set_state(id, tonedesk::domain::MentionState::Done, r, at)
+            .unwrap();
+    }
+    store
+}
+
+#[test]
+fn stats_at_80x24() {
+    let store = answered_demo_store();
+    let (rows, events) = store.stat_inputs(stats::since(NOW, 7)).unwrap();
+    let figures = stats::compute(&rows, &events, NOW, Params::default());
+    let mut s = state_for(&store, View::Queue);
+    assert_eq!(s.update(Action::Stats), vec![Effect::LoadStats]);
+    s.update(Action::StatsLoaded(Ok(Box::new(figures))));
+    assert!(matches!(s.mode, Mode::Stats(StatsView::Ready(_))));
+    insta::assert_snapshot!(screen(&s, 80, 24));
+    // Crisis mode stays in sight on this screen too.
+    s.crisis = Some("recall rumour".into());
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("CRISIS MODE: recall rumour"), "{out}");
+    // Smaller terminals get the figures as text.
+    let small = screen(&s, 60, 16);
+    assert!(small.contains("First response, 7 d"), "{small}");
 }
