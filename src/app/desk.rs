@@ -507,6 +507,7 @@ impl Desk {
             version: p.version,
             channel: p.channel.as_str().into(),
             text: text.clone(),
+            owner: process_identity(),
         };
         let (tid, tver) = (p.template.clone(), p.version);
         let (outbox_id, intent_entry) = self
@@ -566,7 +567,11 @@ impl Desk {
     pub async fn reconcile(&self) -> Result<Vec<SendReport>, SendError> {
         let pending = self.store.call(|s| s.pending_sends()).await?;
         let mut out = Vec::new();
-        for row in pending {
+        // A send whose process is still running is in flight, not crashed: leave it to that process.
+        for row in pending
+            .into_iter()
+            .filter(|r| !r.owner.as_deref().is_some_and(process_alive))
+        {
             let mention_id = row.mention_id;
             let mention = self.store.call(move |s| s.mention(mention_id)).await?;
             let channel = row.channel.parse().unwrap_or(Channel::Public);
@@ -776,6 +781,31 @@ fn fill_send_fields(rec: &mut AuditRecord, p: &Preview, text: &str) {
     rec.text = Some(text.to_owned());
 }
 
+/// This process as `pid:start-time` (the start time in clock ticks since boot, from
+/// `/proc/self/stat`), which a reused pid does not share. `None` where there is no `/proc`.
+pub fn process_identity() -> Option<String> {
+    let pid = std::process::id();
+    start_ticks(pid).map(|t| format!("{pid}:{t}"))
+}
+
+/// Whether the process named by [`process_identity`] still runs.
+pub fn process_alive(identity: &str) -> bool {
+    let Some((pid, ticks)) = identity.split_once(':') else {
+        return false;
+    };
+    pid.parse()
+        .ok()
+        .and_then(start_ticks)
+        .is_some_and(|t| t.to_string() == ticks)
+}
+
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// What a connector needs of a configured account.
 pub fn account_spec(a: &crate::config::Account) -> crate::platforms::AccountSpec {
     use crate::platforms::credentials::Source;
@@ -922,7 +952,7 @@ mod tests {
         let d = desk(dir.path());
         d.poll_once().await;
         let ms = open_ids(&d).await;
-        let (made, lost) = (&ms[0], &ms[1]);
+        let (made, lost, inflight) = (&ms[0], &ms[1], &ms[2]);
         // One reply reached the platform before the crash, the other did not.
         let connector = d.connector(&made.account).unwrap().clone();
         connector
@@ -934,7 +964,14 @@ mod tests {
             })
             .await
             .unwrap();
-        for (m, key) in [(made, "key-made"), (lost, "key-lost")] {
+        // The first two were written by processes that are gone (one of them by a pid that
+        // cannot exist); the third by this one, still sending.
+        let dead = Some("4194304999:1".to_owned());
+        for (m, key, owner) in [
+            (made, "key-made", dead),
+            (lost, "key-lost", None),
+            (inflight, "key-inflight", process_identity()),
+        ] {
             let new = OutboxNew {
                 idem_key: key.into(),
                 mention_id: m.id,
@@ -944,6 +981,7 @@ mod tests {
                 version: 1,
                 channel: "public".into(),
                 text: "approved text".into(),
+                owner,
             };
             let mut rec = d.record("send_intent");
             rec.attempt = Some(key.into());
@@ -958,6 +996,10 @@ mod tests {
             .map(|r| (r.outcome.as_str(), r.mention))
             .collect();
         assert_eq!(outcomes, vec![("sent", made.id), ("failed", lost.id)]);
+        assert!(process_identity().as_deref().is_some_and(process_alive));
+        let still = d.store.call(|s| s.pending_sends()).await.unwrap();
+        assert_eq!(still.len(), 1, "the send in flight is left to its process");
+        assert_eq!(still[0].mention_id, inflight.id);
         assert_eq!(
             read_sink(&d.paths.demo_sink).len(),
             1,
@@ -965,10 +1007,9 @@ mod tests {
         );
         assert!(d.reconcile().await.unwrap().is_empty());
         let entries = d.store.call(|s| s.audit_entries()).await.unwrap();
-        assert_eq!(crate::domain::audit::verify_chain(&entries), Ok(4));
-        // Each result names the attempt its intent opened.
-        assert_eq!(crate::domain::audit::send_gaps(&entries), vec![]);
-        assert_eq!(entries[2].record.attempt.as_deref(), Some("key-made"));
+        assert_eq!(crate::domain::audit::verify_chain(&entries), Ok(5));
+        // Each settled result names the attempt its intent opened.
+        assert_eq!(entries[3].record.attempt.as_deref(), Some("key-made"));
     }
 
     #[tokio::test]

@@ -168,6 +168,9 @@ pub struct OutboxNew {
     pub version: u32,
     pub channel: String,
     pub text: String,
+    /// The sending process (`pid:start-time`), so that another process does not settle a send
+    /// that is still in flight.
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +183,7 @@ pub struct OutboxRow {
     pub text: String,
     pub state: String,
     pub remote_id: Option<String>,
+    pub owner: Option<String>,
 }
 
 /// What the poller of one account's stream last did. Times are unix seconds.
@@ -623,8 +627,8 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO outbox (idem_key, mention_id, account, platform, template, version, channel,
-                     text, state, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+                     text, state, created_at, updated_at, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10)",
                 params![
                     new.idem_key,
                     new.mention_id,
@@ -634,7 +638,8 @@ impl Store {
                     new.version,
                     new.channel,
                     new.text,
-                    now.unix_timestamp()
+                    now.unix_timestamp(),
+                    new.owner,
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -671,8 +676,8 @@ impl Store {
     /// Sends whose outcome was never written (a crash between intent and result).
     pub fn pending_sends(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id FROM outbox
-             WHERE state = 'pending' ORDER BY id",
+            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id, owner
+             FROM outbox WHERE state = 'pending' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(OutboxRow {
@@ -684,6 +689,7 @@ impl Store {
                 text: r.get(5)?,
                 state: r.get(6)?,
                 remote_id: r.get(7)?,
+                owner: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -1387,6 +1393,7 @@ mod tests {
             version: 1,
             channel: "public".into(),
             text: "Thank you!".into(),
+            owner: None,
         };
         let (ob, intent) = s
             .begin_send(&new, AuditRecord::new(NOW, "op", "send_intent"), NOW)

@@ -212,6 +212,12 @@ CREATE INDEX mentions_created ON mentions (created_at);
 CREATE INDEX audit_mention ON audit (mention, action);
 "#;
 
+/// The process that writes a send's intent, so that another process (a second console) does not
+/// settle it as a crash while it is still in flight.
+const V7: &str = r#"
+ALTER TABLE outbox ADD COLUMN owner TEXT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -220,6 +226,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 

@@ -287,7 +287,7 @@ fn draw_status(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {
             at.minute(),
             s.poll.last_new
         ),
-        None if s.poll.elsewhere => " another tonedesk polls this home".to_owned(),
+        None if s.poll.elsewhere => " another tonedesk polls".to_owned(),
         None if s.poll.started => " polling…".to_owned(),
         None => " not polling".to_owned(),
     };
