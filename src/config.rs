@@ -72,11 +72,17 @@ impl Default for Brand {
 pub struct Poll {
     /// Seconds between polls of one account when its rate budget allows.
     pub interval_secs: u64,
+    /// Seconds one request to a platform may take, body included, before it is abandoned (and
+    /// retried when that is safe).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Poll {
     fn default() -> Self {
-        Poll { interval_secs: 60 }
+        Poll {
+            interval_secs: 60,
+            request_timeout_secs: 30,
+        }
     }
 }
 
@@ -225,6 +231,13 @@ impl Config {
                 "interval_secs",
                 "poll.interval_secs",
                 "the poll interval must be at least 1 second".into(),
+            ));
+        }
+        if !(1..=300).contains(&self.poll.request_timeout_secs) {
+            return Err(err(
+                "request_timeout_secs",
+                "poll.request_timeout_secs",
+                "the request timeout must be between 1 and 300 seconds".into(),
             ));
         }
         Ok(())
@@ -442,5 +455,17 @@ mod tests {
         let e = parse(text).unwrap_err();
         assert!(e.to_string().contains("used twice"), "{e}");
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn the_request_timeout_is_bounded() {
+        assert_eq!(parse("").unwrap().poll.request_timeout_secs, 30);
+        let c = parse("[poll]\nrequest_timeout_secs = 2\n").unwrap();
+        assert_eq!(c.poll.request_timeout_secs, 2);
+        for bad in ["0", "301"] {
+            let e = parse(&format!("[poll]\nrequest_timeout_secs = {bad}\n")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("poll.request_timeout_secs"), "{e}");
+            assert_eq!(e.line, Some(2), "{e}");
+        }
     }
 }

@@ -146,7 +146,7 @@ impl Desk {
         } else {
             for a in &config.accounts {
                 store.upsert_account(&a.name, a.platform, &a.handle, false)?;
-                match crate::platforms::connect(&account_spec(a)) {
+                match crate::platforms::connect(&account_spec(a, &config.poll)) {
                     Ok(c) => connectors.push(c),
                     Err(e) => unconnected.push((a.name.clone(), e.to_string())),
                 }
@@ -807,7 +807,10 @@ fn start_ticks(pid: u32) -> Option<u64> {
 }
 
 /// What a connector needs of a configured account.
-pub fn account_spec(a: &crate::config::Account) -> crate::platforms::AccountSpec {
+pub fn account_spec(
+    a: &crate::config::Account,
+    poll: &crate::config::Poll,
+) -> crate::platforms::AccountSpec {
     use crate::platforms::credentials::Source;
     let (env, file) = match a.platform {
         Platform::Bluesky => (&a.app_password_env, &a.app_password_file),
@@ -825,6 +828,7 @@ pub fn account_spec(a: &crate::config::Account) -> crate::platforms::AccountSpec
         handle: a.handle.clone(),
         secret,
         identifier: a.identifier.clone(),
+        request_timeout: Duration::from_secs(poll.request_timeout_secs),
         watch: a.watch.clone(),
     }
 }

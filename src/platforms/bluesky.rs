@@ -694,7 +694,7 @@ impl Bluesky {
                 .map(|w| w.trim().to_owned())
                 .filter(|w| !w.is_empty())
                 .collect(),
-            http: Http::new()?,
+            http: Http::new(spec.request_timeout)?,
             session: Mutex::new(None),
         })
     }
@@ -1149,6 +1149,7 @@ mod tests {
             handle: HANDLE.into(),
             secret: None,
             identifier: None,
+            request_timeout: std::time::Duration::from_secs(30),
             watch: vec!["Zyntriva".into(), "  ".into()],
         }
     }

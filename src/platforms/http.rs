@@ -121,11 +121,12 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new() -> Result<Http, PlatformError> {
+    /// A client whose requests are abandoned after `timeout` (body included).
+    pub fn new(timeout: Duration) -> Result<Http, PlatformError> {
         let client = Client::builder()
             .user_agent(concat!("tonedesk/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
             .build()
             .map_err(|e| PlatformError::Local(format!("cannot build the HTTP client: {e}")))?;
         Ok(Http {
@@ -152,6 +153,14 @@ impl Http {
         }
     }
 
+    fn spend_one(&self) {
+        if let Ok(mut b) = self.budget.lock()
+            && let Some(left) = b.remaining.as_mut()
+        {
+            *left = left.saturating_sub(1);
+        }
+    }
+
     /// Sends a request built by `make` (called again for each attempt), waiting for the budget
     /// first, retrying 429 and 5xx with exponential backoff and jitter when `retry` allows, and
     /// turning failures into [`PlatformError`]s. Returns the successful response.
@@ -175,6 +184,9 @@ impl Http {
                 );
                 tokio::time::sleep(wait).await;
             }
+            // Count the request against the budget now: an answer that never comes (a timeout, a
+            // dropped connection) still spent it at the server.
+            self.spend_one();
             let result = make(&self.client).send().await;
             let may_retry = retry == Retry::Safe && attempt < self.attempts;
             let response = match result {
@@ -213,6 +225,33 @@ impl Http {
             }
             let body = response.text().await.unwrap_or_default();
             return Err(status_error(status, &body));
+        }
+    }
+}
+
+impl Http {
+    /// [`send`](Http::send), then the body read as JSON of type `T`, with the response's headers.
+    /// When `retry` allows, a body that cannot be read or is not the JSON expected (cut short by a
+    /// dropped connection, a proxy's error page behind a 200) is asked for again, with backoff, as
+    /// a 5xx would be.
+    pub async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        retry: Retry,
+        make: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<(HeaderMap, T), PlatformError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.send(retry, &make).await?;
+            let headers = response.headers().clone();
+            match json(response).await {
+                Ok(v) => return Ok((headers, v)),
+                Err(e) if retry == Retry::Safe && attempt < self.attempts => {
+                    tracing::warn!(attempt, "unreadable answer ({e}); asking again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -417,7 +456,7 @@ mod tests {
             .expect(2)
             .mount(&server)
             .await;
-        let http = Http::new().unwrap();
+        let http = Http::new(Duration::from_secs(30)).unwrap();
         let url = server.uri();
         http.send(Retry::Safe, |c| c.get(&url)).await.unwrap();
         assert_eq!(http.budget().remaining, Some(0));
@@ -428,7 +467,7 @@ mod tests {
         assert!(before.elapsed() >= Duration::from_millis(900));
 
         // A wait longer than max_wait is not slept through: it is reported.
-        let mut impatient = Http::new().unwrap();
+        let mut impatient = Http::new(Duration::from_secs(30)).unwrap();
         impatient.max_wait = Duration::from_secs(1);
         *impatient.budget.lock().unwrap() = Budget {
             limit: Some(1),
@@ -441,5 +480,43 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, PlatformError::RateLimited { .. }), "{e}");
         server.verify().await;
+    }
+
+    #[tokio::test]
+    async fn a_request_without_an_answer_still_counts_against_the_budget() {
+        // One request left: a request that times out spent it at the server, so the retry
+        // waits for the reset instead of going out at once.
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let arrivals = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let seen = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                seen.lock().unwrap().push(std::time::Instant::now());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = sock.read(&mut buf).await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                });
+            }
+        });
+        let mut http = Http::new(Duration::from_millis(300)).unwrap();
+        http.attempts = 2;
+        let reset = OffsetDateTime::now_utc() + time::Duration::seconds(2);
+        let reset_instant = std::time::Instant::now() + Duration::from_secs(2);
+        *http.budget.lock().unwrap() = Budget {
+            limit: Some(10),
+            remaining: Some(1),
+            reset_at: Some(reset),
+        };
+        let e = http.send(Retry::Safe, |c| c.get(&url)).await.unwrap_err();
+        assert!(e.to_string().contains("timed out"), "{e}");
+        let at = arrivals.lock().unwrap().clone();
+        assert_eq!(at.len(), 2, "one retry");
+        assert!(
+            at[1] >= reset_instant,
+            "the retry went out before the reset"
+        );
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! - **Server.** `base_url` is required: Mastodon has no one server. Every request carries
 //!   `Authorization: Bearer <token>`; the token goes nowhere else.
-//! - **`mentions`.** `GET /api/v1/notifications?types[]=mention&limit=40`; with a cursor also
-//!   `min_id=<cursor>` (the items right after it, so paging forward leaves no gap) and
+//! - **`mentions`.** `GET /api/v1/notifications?types[]=mention&limit=80` (the maximum); with a
+//!   cursor also `min_id=<cursor>` (the items right after it, so paging forward leaves no gap) and
 //!   `since_id=<cursor>` (a lower bound for servers that know only that one; Mastodon lets
 //!   `min_id` win). `include_filtered=true` keeps Mastodon's notification policy (4.3+) from
 //!   holding back private mentions from strangers, which is where adverse events often arrive. Servers that ignore `types[]` or the bounds are handled here: only
@@ -50,8 +50,11 @@ use super::{AccountSpec, Connector, FetchPage, Outgoing, PlatformError, Sent, St
 use crate::domain::playbook::ModAction;
 use crate::domain::{Author, Channel, IncomingMention, Mention, Platform};
 
-/// Items asked for per page (the notifications default; the statuses and search maximum).
+/// Items asked for per page of statuses or search results (their maximum).
 const PAGE: usize = 40;
+/// Notifications asked for per page (their maximum): a backlog costs half the requests of the
+/// default 40, and so half the rate budget.
+const NOTIFICATIONS_PAGE: usize = 80;
 /// Longest text kept from a post, in characters.
 const MAX_TEXT: usize = 20_000;
 /// The visibility of a public reply (see the module docs).
@@ -244,7 +247,7 @@ impl Mastodon {
                 .map(|w| w.trim().to_owned())
                 .filter(|w| !w.is_empty())
                 .collect(),
-            http: Http::new()?,
+            http: Http::new(spec.request_timeout)?,
             own: OnceCell::new(),
         })
     }
@@ -275,6 +278,17 @@ impl Mastodon {
         let token = self.token.expose();
         self.http
             .send(Retry::Safe, |c| c.get(url.clone()).bearer_auth(token))
+            .await
+    }
+
+    /// A read whose body is JSON, asked for again when the body arrives broken.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+    ) -> Result<(HeaderMap, T), PlatformError> {
+        let token = self.token.expose();
+        self.http
+            .send_json(Retry::Safe, |c| c.get(url.clone()).bearer_auth(token))
             .await
     }
 
@@ -330,7 +344,7 @@ impl Mastodon {
     }
 
     async fn fetch_mentions(&self, cursor: Option<&str>) -> Result<FetchPage, PlatformError> {
-        let limit = PAGE.to_string();
+        let limit = NOTIFICATIONS_PAGE.to_string();
         let mut query = vec![
             ("types[]", "mention"),
             ("limit", limit.as_str()),
@@ -341,10 +355,9 @@ impl Mastodon {
             query.push(("since_id", c));
         }
         let url = self.endpoint(&["api", "v1", "notifications"], &query)?;
-        let response = self.get(&url).await?;
-        let has_link = response.headers().contains_key(LINK);
-        let next = link_rel(response.headers(), "next").is_some();
-        let items: Vec<Value> = http::json(response).await?;
+        let (headers, items): (_, Vec<Value>) = self.get_json(&url).await?;
+        let has_link = headers.contains_key(LINK);
+        let next = link_rel(&headers, "next").is_some();
 
         let mut page = FetchPage::default();
         let mut newest: Option<String> = None;
@@ -378,7 +391,11 @@ impl Mastodon {
                 Err(why) => page.skipped.push(format!("notification {id}: {why}")),
             }
         }
-        let full = if has_link { next } else { items.len() >= PAGE };
+        let full = if has_link {
+            next
+        } else {
+            items.len() >= NOTIFICATIONS_PAGE
+        };
         page.more = full && honoured && newest.is_some();
         page.cursor = newest;
         Ok(page)
@@ -1101,6 +1118,7 @@ mod tests {
             handle: "acmecare".into(),
             secret: None,
             identifier: None,
+            request_timeout: std::time::Duration::from_secs(30),
             watch: vec!["Zyntriva".into(), "  ".into()],
         }
     }
@@ -1401,7 +1419,7 @@ mod tests {
             .and(path("/api/v1/notifications"))
             .and(header("authorization", AUTH))
             .and(query_param("types[]", "mention"))
-            .and(query_param("limit", "40"))
+            .and(query_param("limit", "80"))
             .and(query_param("include_filtered", "true"))
             .and(query_param_is_missing("min_id"))
             .and(query_param_is_missing("since_id"))
@@ -1459,7 +1477,7 @@ mod tests {
             .and(query_param("types[]", "mention"))
             .and(query_param("min_id", "20"))
             .and(query_param("since_id", "20"))
-            .and(query_param("limit", "40"))
+            .and(query_param("limit", "80"))
             .respond_with(
                 ok(json!([mention_note("22", "1003", "<p>hello</p>")])).insert_header(
                     "link",
@@ -1656,21 +1674,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_truncated_body_is_an_error() {
+    async fn a_truncated_body_is_asked_for_again_then_an_error() {
         let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/notifications"))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(
+        let cut = || {
+            ResponseTemplate::new(200).set_body_raw(
                 r#"[{"id":"50","type":"mention","status":{"id":"1"#,
                 "application/json",
-            ))
+            )
+        };
+        // Cut once: the page is asked for again, and the second answer is used.
+        Mock::given(method("GET"))
+            .and(path("/api/v1/notifications"))
+            .respond_with(cut())
+            .up_to_n_times(1)
+            .with_priority(1)
             .expect(1)
             .mount(&server)
             .await;
-        let e = connector(&server)
+        Mock::given(method("GET"))
+            .and(path("/api/v1/notifications"))
+            .respond_with(ok(json!([mention_note("50", "1001", "<p>whole</p>")])))
+            .with_priority(2)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let page = connector(&server)
             .fetch("mentions", Some("49"))
             .await
-            .unwrap_err();
+            .unwrap();
+        assert_eq!(page.mentions.len(), 1);
+        assert_eq!(page.cursor.as_deref(), Some("50"));
+        server.verify().await;
+
+        // Cut every time: an error once the attempts are spent, and the cursor is not moved.
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/notifications"))
+            .respond_with(cut())
+            .expect(2)
+            .mount(&server)
+            .await;
+        let mut c = connector(&server);
+        c.http.attempts = 2;
+        let e = c.fetch("mentions", Some("49")).await.unwrap_err();
         assert!(matches!(e, PlatformError::Malformed(_)), "{e}");
     }
 

@@ -127,6 +127,8 @@ pub struct AccountSpec {
     pub secret: Option<credentials::Source>,
     /// Bluesky: the login identifier (handle or DID); defaults to `handle`.
     pub identifier: Option<String>,
+    /// How long one request may take (`[poll] request_timeout_secs`).
+    pub request_timeout: std::time::Duration,
     /// Keywords to listen for without an @-mention.
     pub watch: Vec<String>,
 }

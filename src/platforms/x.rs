@@ -237,7 +237,7 @@ impl X {
         })?;
         let https = Ep::ALL
             .iter()
-            .map(|_| Http::new())
+            .map(|_| Http::new(spec.request_timeout))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(X {
             account: spec.name.clone(),
@@ -1278,6 +1278,7 @@ mod tests {
             handle: "acmecare".into(),
             secret: None,
             identifier: None,
+            request_timeout: std::time::Duration::from_secs(30),
             watch: vec!["Zyntriva".into(), "side effects".into()],
         }
     }
