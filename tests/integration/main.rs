@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod faults;
 mod live;
 mod screens;
 mod security;
