@@ -79,6 +79,16 @@ impl fmt::Display for Quote<'_> {
     }
 }
 
+impl Why<'_> {
+    /// The reason in words, in a string that seldom needs to grow.
+    fn render(&self) -> String {
+        use fmt::Write as _;
+        let mut s = String::with_capacity(64);
+        let _ = write!(s, "{self}");
+        s
+    }
+}
+
 impl fmt::Display for Why<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -297,7 +307,7 @@ impl<'a> Evidence<'a> {
         self.reasons.truncate(MAX_REASONS);
         let mut reasons: Vec<String> = Vec::with_capacity(MAX_REASONS);
         let flags = self.reasons.iter().take_while(|r| r.side.is_none()).count();
-        reasons.extend(self.reasons[..flags].iter().map(|r| r.why.to_string()));
+        reasons.extend(self.reasons[..flags].iter().map(|r| r.why.render()));
         if let Some(learned) = learned {
             reasons.push(learned);
         }
@@ -305,7 +315,7 @@ impl<'a> Evidence<'a> {
             if reasons.len() >= MAX_REASONS {
                 break;
             }
-            reasons.push(r.why.to_string());
+            reasons.push(r.why.render());
         }
         reasons.truncate(MAX_REASONS);
         if reasons.is_empty() {

@@ -30,7 +30,7 @@ use super::eval::Scores;
 use super::evidence::{Evidence, Quote, ToneScores};
 use super::lexicon::{Lexicon, Scoring};
 use super::rules::Engine;
-use super::token::{Doc, Kind};
+use super::token::{Doc, Kind, fnv};
 use super::{Classifier, ToneConfig};
 
 /// One correction: the text of a mention and the tone an operator gave it.
@@ -471,18 +471,16 @@ fn features(
             }
         }
     }
-    let negators = &lex.modifiers.negators;
     let window = lex.modifiers.negation_window;
+    let num = fnv("<num>");
     let mut negated_by: Option<usize> = None;
     let mut left = 0usize;
     let mut prev: Option<u64> = None;
     for i in 0..doc.len() {
         let tok = &doc.tokens[i];
-        let word = match tok.kind {
-            Kind::Number => "<num>",
-            _ => doc.norm(i),
-        };
-        let h = fnv(word);
+        // Numbers are one feature, "<num>"; a token's hash is the fnv of its normal form.
+        let number = tok.kind == Kind::Number;
+        let h = if number { num } else { doc.hash(i) };
         if tok.clause_start {
             left = 0;
         }
@@ -493,34 +491,54 @@ fn features(
             f(splitmix(p.rotate_left(21) ^ h ^ BIGRAM), 1.0, i - 1, i + 1);
         }
         prev = Some(h);
-        if negators.contains(word) {
+        if !number && lex.word(doc, i).negator {
             f(splitmix(h), 1.0, i, i + 1);
             negated_by = Some(i);
             left = window;
         } else if left > 0 {
             left -= 1;
             f(splitmix(h ^ NEGATED), 1.0, negated_by.unwrap_or(i), i + 1);
-        } else if !(stop && STOP.contains(&word)) {
+        } else if !(stop && !number && is_stop(doc.norm(i))) {
             f(splitmix(h), 1.0, i, i + 1);
         }
     }
 }
 
 /// Function words too common to say anything about tone on their own (they still count in pairs).
-const STOP: [&str; 30] = [
-    "<user>", "<url>", "the", "a", "an", "to", "of", "and", "or", "in", "on", "at", "for", "from",
-    "i", "my", "me", "we", "our", "you", "your", "it", "is", "was", "are", "be", "this", "that",
-    "with", "just",
-];
-
-/// FNV-1a: stable across builds and machines, so persisted models keep their meaning.
-fn fnv(s: &str) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for &b in s.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+fn is_stop(word: &str) -> bool {
+    matches!(
+        word,
+        "<user>"
+            | "<url>"
+            | "the"
+            | "a"
+            | "an"
+            | "to"
+            | "of"
+            | "and"
+            | "or"
+            | "in"
+            | "on"
+            | "at"
+            | "for"
+            | "from"
+            | "i"
+            | "my"
+            | "me"
+            | "we"
+            | "our"
+            | "you"
+            | "your"
+            | "it"
+            | "is"
+            | "was"
+            | "are"
+            | "be"
+            | "this"
+            | "that"
+            | "with"
+            | "just"
+    )
 }
 
 /// The splitmix64 finaliser: mixes a hash so every bit depends on every input bit.

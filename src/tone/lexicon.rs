@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Deserialize;
 
 use super::pattern::PhraseSet;
-use super::token::{TokenTables, tokenize};
+use super::token::{Doc, TokenTables, Vocab, tokenize};
 
 /// The embedded data files, by name.
 pub(crate) const EMBEDDED: Sources = Sources {
@@ -224,6 +224,35 @@ pub(crate) struct HcpLexicon {
     pub text_cues: PhraseSet<()>,
 }
 
+/// What the word lists say about one word: the lists above, gathered in one table indexed by word
+/// id ([`Lexicon::word`]), so a rule reads a token's properties without hashing it again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WordInfo {
+    pub valence: Option<f32>,
+    pub intensifier: Option<f32>,
+    pub negator: bool,
+    pub hedge: bool,
+    pub continuer: bool,
+    pub contrast: bool,
+    pub first_person: bool,
+    pub second_person: bool,
+    pub personal: bool,
+    pub medical_context: bool,
+}
+
+const NO_WORD: WordInfo = WordInfo {
+    valence: None,
+    intensifier: None,
+    negator: false,
+    hedge: false,
+    continuer: false,
+    contrast: false,
+    first_person: false,
+    second_person: false,
+    personal: false,
+    medical_context: false,
+};
+
 /// Everything the classifier knows, parsed from the data files.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Lexicon {
@@ -237,6 +266,9 @@ pub(crate) struct Lexicon {
     pub medical: PhraseSet<MedGroup>,
     pub medical_context: HashSet<String>,
     pub hcp: HcpLexicon,
+    /// Every word of the single-word lists above, interned; `words[id]` says what they say of it.
+    vocab: Vocab,
+    words: Vec<WordInfo>,
 }
 
 // ---- file formats ----------------------------------------------------------------------------
@@ -572,6 +604,66 @@ impl Lexicon {
             report_patterns("hcp.toml", bad, &mut errors);
         }
 
+        lex.index_words();
         (lex, errors)
+    }
+
+    /// Gather the single-word lists into the word table.
+    fn index_words(&mut self) {
+        let mut vocab = Vocab::default();
+        let mut words: Vec<WordInfo> = Vec::new();
+        let mut mark = |w: &str, set: &dyn Fn(&mut WordInfo)| {
+            let id = vocab.intern(w) as usize;
+            if id == words.len() {
+                words.push(WordInfo::default());
+            }
+            set(&mut words[id]);
+        };
+        for (w, &v) in &self.valence {
+            mark(w, &|i| i.valence = Some(v));
+        }
+        let m = &self.modifiers;
+        for (w, &v) in &m.intensifiers {
+            mark(w, &|i| i.intensifier = Some(v));
+        }
+        let mut mark_all = |set: &HashSet<String>, f: fn(&mut WordInfo)| {
+            for w in set {
+                mark(w, &f);
+            }
+        };
+        mark_all(&m.negators, |i| i.negator = true);
+        mark_all(&m.hedges, |i| i.hedge = true);
+        mark_all(&m.continuers, |i| i.continuer = true);
+        mark_all(&m.contrast, |i| i.contrast = true);
+        mark_all(&m.first_person, |i| i.first_person = true);
+        mark_all(&m.second_person, |i| i.second_person = true);
+        mark_all(&m.personal, |i| i.personal = true);
+        mark_all(&self.medical_context, |i| i.medical_context = true);
+        self.vocab = vocab;
+        self.words = words;
+    }
+
+    /// Give each token of `doc` its word id, for [`Lexicon::word`].
+    pub fn annotate(&self, doc: &mut Doc<'_>) {
+        for i in 0..doc.len() {
+            let id = self.vocab.get(doc.hash(i), doc.norm(i));
+            doc.tokens[i].word = id.unwrap_or(Vocab::NONE);
+        }
+    }
+
+    /// What the word lists say of token `i` of an annotated document.
+    pub fn word(&self, doc: &Doc<'_>, i: usize) -> &WordInfo {
+        self.words
+            .get(doc.tokens[i].word as usize)
+            .unwrap_or(&NO_WORD)
+    }
+
+    /// The valence of token `i`, or else of its de-elongated form.
+    pub fn valence(&self, doc: &Doc<'_>, i: usize) -> Option<f32> {
+        self.word(doc, i).valence.or_else(|| {
+            let (hash, alt) = (doc.alt_hash(i)?, doc.alt(i)?);
+            let id = self.vocab.get(hash, alt)?;
+            self.words.get(id as usize)?.valence
+        })
     }
 }

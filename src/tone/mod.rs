@@ -11,8 +11,13 @@
 //!    tone scores ([`Classifier::set_model`]); it never touches the risk flags.
 //!
 //! The data (`assets/tone/*.toml`, `valence.txt`) is embedded at build time and parsed once in
-//! [`Classifier::new`]; phrase lists are indexed by their first token, so [`Classifier::classify`]
-//! compiles nothing and allocates little.
+//! [`Classifier::new`], so [`Classifier::classify`] compiles nothing and allocates little. Lookups
+//! are by integer: every token carries the FNV-1a hash of its normal form; the single-word lists
+//! (valence, negators, intensifiers, people…) are gathered in one word table, where each token is
+//! looked up once ([`lexicon::Lexicon::annotate`]) and the rules then read its properties by id;
+//! phrase lists are indexed by the hash of their first word, and a phrase is tried only when the
+//! next token also has the hash of its second word. A hash hit is always confirmed on the text, so
+//! the hashes change no result.
 
 pub mod eval;
 mod evidence;

@@ -7,15 +7,14 @@
 //! - `word*` any token that starts with `word` (`refund*`),
 //! - `<num>` any number, `<url>` a link, `<user>` an @handle.
 
-use rustc_hash::FxHashMap as HashMap;
-
-use super::token::{Doc, Kind, Span, TokenTables, tokenize};
+use super::token::{Doc, HashFilter, Kind, Span, TokenTables, Vocab, fnv, tokenize};
 
 const GAP: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Elem {
-    Word(String),
+    /// A word and its [`fnv`] hash (compared first).
+    Word(u64, Box<str>),
     Prefix(String),
     Any,
     Gap(u8),
@@ -23,9 +22,13 @@ enum Elem {
 }
 
 impl Elem {
+    fn word(w: &str) -> Elem {
+        Elem::Word(fnv(w), w.into())
+    }
+
     fn matches(&self, doc: &Doc<'_>, i: usize) -> bool {
         match self {
-            Elem::Word(w) => doc.is(i, w),
+            Elem::Word(h, w) => doc.is(i, *h, w),
             Elem::Prefix(p) => {
                 doc.norm(i).starts_with(p.as_str())
                     || doc.alt(i).is_some_and(|a| a.starts_with(p.as_str()))
@@ -63,20 +66,45 @@ impl Match {
 #[derive(Debug, Clone)]
 pub(crate) struct PhraseSet<G> {
     patterns: Vec<Pattern>,
-    by_first: HashMap<String, Vec<u32>>,
-    other_first: Vec<u32>,
+    /// The words that start a pattern, and for each (by id) its patterns in the order added.
+    firsts: Vocab,
+    by_first: Vec<Vec<Start>>,
+    /// The hashes of `firsts`: most tokens start no phrase and are passed over with one bit test.
+    first_filter: HashFilter,
+    /// Patterns that start with a prefix or `<num>`, tried at every token that could start them.
+    other_first: Vec<Start>,
+    /// Some pattern of `other_first` starts with `<num>`.
+    other_num: bool,
+    /// The first bytes of the prefixes that start a pattern of `other_first`.
+    other_bytes: [u64; 4],
     pub groups: Vec<G>,
+}
+
+/// A pattern to try where its first element matches, and the hash of its second element when
+/// that is a word: the next token must read as it, checked before the pattern is tried.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    pattern: u32,
+    next: Option<u64>,
 }
 
 impl<G> Default for PhraseSet<G> {
     fn default() -> Self {
         PhraseSet {
             patterns: Vec::new(),
-            by_first: HashMap::default(),
+            firsts: Vocab::default(),
+            by_first: Vec::new(),
+            first_filter: HashFilter::default(),
             other_first: Vec::new(),
+            other_num: false,
+            other_bytes: [0; 4],
             groups: Vec::new(),
         }
     }
+}
+
+fn has_byte(set: &[u64; 4], b: u8) -> bool {
+    set[usize::from(b / 64)] & (1 << (b % 64)) != 0
 }
 
 /// Why a pattern could not be compiled.
@@ -90,7 +118,7 @@ fn compile(text: &str, tables: &TokenTables) -> Result<Vec<Elem>, PatternError> 
             "*" => elems.push(Elem::Any),
             ".." => elems.push(Elem::Gap(GAP)),
             "<num>" => elems.push(Elem::Num),
-            "<url>" | "<user>" => elems.push(Elem::Word(piece.to_owned())),
+            "<url>" | "<user>" => elems.push(Elem::word(piece)),
             _ if piece.len() > 1 && piece.ends_with('*') => {
                 let stem = &piece[..piece.len() - 1];
                 let doc = tokenize(stem, tables);
@@ -107,7 +135,7 @@ fn compile(text: &str, tables: &TokenTables) -> Result<Vec<Elem>, PatternError> 
                     )));
                 }
                 for i in 0..doc.len() {
-                    elems.push(Elem::Word(doc.norm(i).to_owned()));
+                    elems.push(Elem::word(doc.norm(i)));
                 }
             }
         }
@@ -138,10 +166,34 @@ impl<G> PhraseSet<G> {
         for text in phrases {
             match compile(text, tables) {
                 Ok(elems) => {
-                    let id = self.patterns.len() as u32;
+                    let start = Start {
+                        pattern: self.patterns.len() as u32,
+                        next: match elems.get(1) {
+                            Some(Elem::Word(h, _)) => Some(*h),
+                            _ => None,
+                        },
+                    };
                     match &elems[0] {
-                        Elem::Word(w) => self.by_first.entry(w.clone()).or_default().push(id),
-                        _ => self.other_first.push(id),
+                        Elem::Word(h, w) => {
+                            let id = self.firsts.intern(w) as usize;
+                            if id == self.by_first.len() {
+                                self.by_first.push(Vec::new());
+                            }
+                            self.by_first[id].push(start);
+                            self.first_filter.insert(*h);
+                        }
+                        other => {
+                            match other {
+                                Elem::Num => self.other_num = true,
+                                Elem::Prefix(p) => {
+                                    if let Some(&b) = p.as_bytes().first() {
+                                        self.other_bytes[usize::from(b / 64)] |= 1 << (b % 64);
+                                    }
+                                }
+                                _ => {}
+                            }
+                            self.other_first.push(start);
+                        }
                     }
                     self.patterns.push(Pattern { elems, group: gid });
                 }
@@ -163,44 +215,94 @@ impl<G> PhraseSet<G> {
     /// group does not match again inside its own previous match (so "still waiting" does not also count
     /// "waiting" from the same group).
     pub fn find_all(&self, doc: &Doc<'_>, out: &mut Vec<Match>) {
+        if self.patterns.is_empty() {
+            return;
+        }
         let base = out.len();
         for i in 0..doc.len() {
-            let mut try_pattern = |pid: u32| {
-                let p = &self.patterns[pid as usize];
-                if !p.elems[0].matches(doc, i) {
-                    return;
+            // Phrases that start with this token's word, then with its de-elongated form, then
+            // with a prefix or a number, in the order they were added.
+            if let Some(id) = self.first(doc.hash(i), doc.norm(i)) {
+                for s in &self.by_first[id] {
+                    self.try_at(s, true, doc, i, base, out);
                 }
-                if let Some(end) = match_rest(&p.elems[1..], doc, i + 1, doc.tokens[i].sentence) {
-                    let covered = out[base..]
-                        .iter()
-                        .any(|m| m.group == p.group && m.start <= i && i < m.end && m.start != i);
-                    if covered {
-                        return;
-                    }
-                    if let Some(m) = out[base..]
-                        .iter_mut()
-                        .find(|m| m.group == p.group && m.start == i)
-                    {
-                        m.end = m.end.max(end);
-                    } else {
-                        out.push(Match {
-                            group: p.group,
-                            start: i,
-                            end,
-                        });
-                    }
-                }
-            };
-            if let Some(ids) = self.by_first.get(doc.norm(i)) {
-                ids.iter().copied().for_each(&mut try_pattern);
             }
-            if let Some(alt) = doc.alt(i)
-                && let Some(ids) = self.by_first.get(alt)
+            if let Some(hash) = doc.alt_hash(i)
+                && let Some(alt) = doc.alt(i)
+                && let Some(id) = self.first(hash, alt)
             {
-                ids.iter().copied().for_each(&mut try_pattern);
+                for s in &self.by_first[id] {
+                    self.try_at(s, true, doc, i, base, out);
+                }
             }
-            self.other_first.iter().copied().for_each(&mut try_pattern);
+            if !self.other_first.is_empty() && self.other_may_start(doc, i) {
+                for s in &self.other_first {
+                    self.try_at(s, false, doc, i, base, out);
+                }
+            }
         }
+    }
+
+    /// The patterns that start with `word` (whose hash is `hash`), as an index into `by_first`.
+    fn first(&self, hash: u64, word: &str) -> Option<usize> {
+        if !self.first_filter.may_contain(hash) {
+            return None;
+        }
+        self.firsts.get(hash, word).map(|id| id as usize)
+    }
+
+    /// Try the pattern of `s` at token `i` (its first element is known to match when
+    /// `first_known`), and record a match in `out[base..]`.
+    fn try_at(
+        &self,
+        s: &Start,
+        first_known: bool,
+        doc: &Doc<'_>,
+        i: usize,
+        base: usize,
+        out: &mut Vec<Match>,
+    ) {
+        if let Some(h) = s.next
+            && !(i + 1 < doc.len() && (doc.hash(i + 1) == h || doc.alt_hash(i + 1) == Some(h)))
+        {
+            return;
+        }
+        let p = &self.patterns[s.pattern as usize];
+        if !first_known && !p.elems[0].matches(doc, i) {
+            return;
+        }
+        let Some(end) = match_rest(&p.elems[1..], doc, i + 1, doc.tokens[i].sentence) else {
+            return;
+        };
+        let covered = out[base..]
+            .iter()
+            .any(|m| m.group == p.group && m.start <= i && i < m.end && m.start != i);
+        if covered {
+            return;
+        }
+        if let Some(m) = out[base..]
+            .iter_mut()
+            .find(|m| m.group == p.group && m.start == i)
+        {
+            m.end = m.end.max(end);
+        } else {
+            out.push(Match {
+                group: p.group,
+                start: i,
+                end,
+            });
+        }
+    }
+
+    /// Could a pattern of `other_first` start at token `i`? (A prefix shares the first byte of
+    /// the token, and of its de-elongated form, which starts with the same letter.)
+    fn other_may_start(&self, doc: &Doc<'_>, i: usize) -> bool {
+        (self.other_num && doc.tokens[i].kind == Kind::Number)
+            || doc
+                .norm(i)
+                .as_bytes()
+                .first()
+                .is_some_and(|&b| has_byte(&self.other_bytes, b))
     }
 }
 

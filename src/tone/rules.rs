@@ -21,6 +21,8 @@ use super::token::{Doc, Kind, Span, tokenize};
 pub(crate) struct Product {
     pub name: String,
     tokens: Vec<String>,
+    /// One less than the characters of the first word: no shorter word is within one edit of it.
+    min_len: usize,
 }
 
 /// A product found in a post.
@@ -54,7 +56,7 @@ impl Ctx<'_, '_> {
                 return None;
             }
             j -= 1;
-            if self.lex.modifiers.negators.contains(doc.norm(j)) {
+            if self.lex.word(doc, j).negator {
                 return Some(j);
             }
         }
@@ -64,13 +66,12 @@ impl Ctx<'_, '_> {
     /// Is a first-person word within four tokens before token `i`, with no "you" in between
     /// ("I felt like an idiot", but not "I think you are idiots")?
     fn self_directed(&self, i: usize) -> bool {
-        let doc = self.doc;
-        let m = &self.lex.modifiers;
         for j in (i.saturating_sub(4)..i).rev() {
-            if m.second_person.contains(doc.norm(j)) {
+            let w = self.lex.word(self.doc, j);
+            if w.second_person {
                 return false;
             }
-            if m.first_person.contains(doc.norm(j)) {
+            if w.first_person {
                 return true;
             }
         }
@@ -99,9 +100,11 @@ impl Engine {
             .filter_map(|name| {
                 let doc = tokenize(name, &lex.tables);
                 let tokens: Vec<String> = (0..doc.len()).map(|i| doc.norm(i).to_owned()).collect();
-                (!tokens.is_empty()).then(|| Product {
+                let min_len = tokens.first()?.chars().count().saturating_sub(1);
+                Some(Product {
                     name: name.trim().to_owned(),
                     tokens,
+                    min_len,
                 })
             })
             .collect();
@@ -128,7 +131,7 @@ impl Engine {
         author: &'a Author,
         model: Option<&Model>,
     ) -> crate::domain::Tags {
-        let doc = tokenize(text, &self.lex.tables);
+        let doc = self.tokenize(text);
         let ev = self.evidence(&doc, author);
         match model {
             None => ev.decide(&doc, &self.lex.scoring),
@@ -139,16 +142,23 @@ impl Engine {
     /// The rules' tone scores for `text`, handed to `f` with the tokenised text (for training).
     pub fn with_scores<R>(&self, text: &str, f: impl FnOnce(&Doc<'_>, &ToneScores) -> R) -> R {
         let author = Author::default();
-        let doc = tokenize(text, &self.lex.tables);
+        let doc = self.tokenize(text);
         let mut ev = self.evidence(&doc, &author);
         let scores = ev.weigh(&doc, &self.lex.scoring);
         f(&doc, &scores)
     }
 
+    /// Tokenise `text` and give its tokens their word ids.
+    fn tokenize<'t>(&self, text: &'t str) -> Doc<'t> {
+        let mut doc = tokenize(text, &self.lex.tables);
+        self.lex.annotate(&mut doc);
+        doc
+    }
+
     /// Run every rule over a tokenised post.
     fn evidence<'a>(&'a self, doc: &Doc<'a>, author: &'a Author) -> Evidence<'a> {
         let products = self.find_products(doc);
-        let personal = (0..doc.len()).any(|i| self.lex.modifiers.personal.contains(doc.norm(i)));
+        let personal = (0..doc.len()).any(|i| self.lex.word(doc, i).personal);
         let cx = Ctx {
             doc,
             author,
@@ -175,7 +185,9 @@ impl Engine {
             }
             for (p, product) in self.products.iter().enumerate() {
                 let n = product.tokens.len();
+                // A token shorter than `min_len` bytes cannot match the first word.
                 if i + n <= doc.len()
+                    && doc.norm(i).len() >= product.min_len
                     && product
                         .tokens
                         .iter()
@@ -200,6 +212,10 @@ impl Engine {
 fn name_matches(want: &str, got: &str) -> bool {
     if want == got {
         return true;
+    }
+    // Within one edit of six letters or more is five letters or more (and as many bytes).
+    if got.len() < 5 {
+        return false;
     }
     let wl = want.chars().count();
     if wl < 6 {
@@ -315,14 +331,14 @@ impl Rule for Valence {
                     break;
                 }
                 if ev.covered[i]
-                    || !m.negators.contains(doc.norm(i))
-                    || (i + 1 < doc.len() && m.hedges.contains(doc.norm(i + 1)))
+                    || !lex.word(doc, i).negator
+                    || (i + 1 < doc.len() && lex.word(doc, i + 1).hedge)
                 {
                     continue;
                 }
                 let negates_a_word = (i + 1..(i + 1 + m.negation_window).min(doc.len()))
                     .take_while(|&j| !doc.tokens[j].clause_start)
-                    .any(|j| lex.valence.contains_key(doc.norm(j)));
+                    .any(|j| lex.word(doc, j).valence.is_some());
                 if !negates_a_word {
                     bare += 1;
                     ev.add(
@@ -349,17 +365,13 @@ impl Rule for Valence {
         }
         let contrast = (0..doc.len())
             .rev()
-            .find(|&i| !ev.covered[i] && m.contrast.contains(doc.norm(i)));
+            .find(|&i| !ev.covered[i] && lex.word(doc, i).contrast);
         for i in 0..doc.len() {
             // Covered by a cue, or the same word again ("win win win" counts once).
-            if ev.covered[i] || (i > 0 && doc.norm(i - 1) == doc.norm(i)) {
+            if ev.covered[i] || (i > 0 && doc.same(i - 1, i)) {
                 continue;
             }
-            let Some(&base) = lex
-                .valence
-                .get(doc.norm(i))
-                .or_else(|| doc.alt(i).and_then(|a| lex.valence.get(a)))
-            else {
+            let Some(base) = lex.valence(doc, i) else {
                 continue;
             };
             if base == 0.0 {
@@ -375,7 +387,7 @@ impl Rule for Valence {
                     break;
                 }
                 j -= 1;
-                if let Some(b) = m.intensifiers.get(doc.norm(j)) {
+                if let Some(b) = lex.word(doc, j).intensifier {
                     v += sign * b * scale;
                 }
             }
@@ -540,25 +552,42 @@ fn host_of(url: &str) -> &str {
 /// A word said three times in a row, or one word that makes up half of a post of eight words or more.
 fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
     let words: Vec<usize> = (0..doc.len())
-        .filter(|&i| doc.tokens[i].kind == Kind::Word && doc.norm(i).chars().count() >= 2)
+        .filter(|&i| doc.tokens[i].kind == Kind::Word && two_chars(doc.norm(i)))
         .collect();
+    let said = |i: usize| doc.original(doc.tokens[i].span);
     for w in words.windows(3) {
-        if doc.norm(w[0]) == doc.norm(w[1]) && doc.norm(w[1]) == doc.norm(w[2]) {
-            return Some(doc.original(doc.tokens[w[0]].span));
+        if doc.same(w[0], w[1]) && doc.same(w[1], w[2]) {
+            return Some(said(w[0]));
         }
     }
-    if words.len() >= 8 {
-        for &i in &words {
-            let n = words
-                .iter()
-                .filter(|&&j| doc.norm(j) == doc.norm(i))
-                .count();
-            if n * 2 >= words.len() {
-                return Some(doc.original(doc.tokens[i].span));
+    if words.len() < 8 {
+        return None;
+    }
+    // A word that makes up half of the words makes up more than a third, so it is one of the two
+    // candidates left by a Misra–Gries pass; only those are then counted.
+    let mut cand: [(usize, usize); 2] = [(0, 0); 2];
+    for &i in &words {
+        if let Some(c) = cand.iter_mut().find(|c| c.1 > 0 && doc.same(c.0, i)) {
+            c.1 += 1;
+        } else if let Some(c) = cand.iter_mut().find(|c| c.1 == 0) {
+            *c = (i, 1);
+        } else {
+            for c in &mut cand {
+                c.1 -= 1;
             }
         }
     }
-    None
+    let half = |c: usize| words.iter().filter(|&&j| doc.same(j, c)).count() * 2 >= words.len();
+    let [a, b] = cand.map(|(c, k)| (k > 0 && half(c)).then_some(c));
+    // The first word, in text order, that makes up half of the post.
+    let is_half = |i: usize| a.is_some_and(|a| doc.same(i, a)) || b.is_some_and(|b| doc.same(i, b));
+    words.iter().copied().find(|&i| is_half(i)).map(said)
+}
+
+/// Has `s` at least two characters?
+fn two_chars(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some() && c.next().is_some()
 }
 
 // ---- flags -----------------------------------------------------------------------------------
@@ -587,9 +616,7 @@ impl Rule for AdverseEvent {
                 continue;
             }
             let g = &cx.lex.ae.groups[m.group as usize];
-            let continues = |j: usize| {
-                j + 1 < doc.len() && cx.lex.modifiers.continuers.contains(doc.norm(j + 1))
-            };
+            let continues = |j: usize| j + 1 < doc.len() && cx.lex.word(doc, j + 1).continuer;
             if g.negatable && cx.negated_before(m.start).is_some_and(|j| !continues(j)) {
                 continue;
             }
@@ -742,6 +769,9 @@ impl Rule for Hcp {
         }
         if let Some(re) = &self.pattern {
             for (field, text) in [("bio", &author.bio), ("display name", &author.display_name)] {
+                if !re.is_match(text) {
+                    continue;
+                }
                 if let Some(m) = re.captures(text).and_then(|c| c.get(1)) {
                     ev.flag(
                         Flag::Hcp,
@@ -798,7 +828,7 @@ impl Rule for MedicalQuestion {
         };
         let medical = !cx.products.is_empty()
             || topics().any(|m| lex.medical.groups[m.group as usize].medical)
-            || (0..doc.len()).any(|i| lex.medical_context.contains(doc.norm(i)));
+            || (0..doc.len()).any(|i| lex.word(doc, i).medical_context);
         if !medical {
             return;
         }

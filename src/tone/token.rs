@@ -2,9 +2,10 @@
 //! tokens, elongations collapsed ("sooo" → "soo"), "n't" contractions expanded ("didn't" → "did not").
 //!
 //! One pass over the text, two allocations per document (the token list and one string buffer that
-//! holds every normalised token).
+//! holds every normalised token). Each token carries the FNV-1a hash of its normal form, so phrase
+//! and word lookups probe integer-keyed maps and compare text only on a hit ([`Vocab`]).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A byte range in the original text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +56,12 @@ pub(crate) struct Token {
     norm: (u32, u32),
     /// The normal form with every elongation collapsed to one letter ("loove" → "love"), if it differs.
     alt: Option<(u32, u32)>,
+    /// [`fnv`] of the normal form, and of the collapsed form when there is one (else 0).
+    hash: u64,
+    alt_hash: u64,
+    /// The normal form's id in the lexicon's word table ([`Vocab::NONE`] until a lexicon annotates
+    /// the document, and for words it does not know).
+    pub word: u32,
     pub span: Span,
     /// Written in capitals (at least two letters, none lowercase).
     pub caps: bool,
@@ -66,13 +73,114 @@ pub(crate) struct Token {
     pub sentence: u16,
 }
 
+/// FNV-1a of a word: the hash every token carries. Stable across builds and machines (the learned
+/// model's features are built on it).
+pub(crate) fn fnv(s: &str) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in s.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Words interned to dense ids and found by a token's precomputed hash: one probe of an
+/// integer-keyed map, then one comparison of the text (words whose hashes collide are chained, so
+/// a lookup is exact).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Vocab {
+    by_hash: HashMap<u64, u32>,
+    /// Each word, and the next word with the same hash.
+    words: Vec<(Box<str>, u32)>,
+}
+
+impl Vocab {
+    /// The id of no word.
+    pub const NONE: u32 = u32::MAX;
+
+    /// The id of `word`, added if new.
+    pub fn intern(&mut self, word: &str) -> u32 {
+        let hash = fnv(word);
+        if let Some(id) = self.get(hash, word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        let next = self.by_hash.insert(hash, id).unwrap_or(Vocab::NONE);
+        self.words.push((word.into(), next));
+        id
+    }
+
+    /// The id of `word`, whose [`fnv`] is `hash`.
+    pub fn get(&self, hash: u64, word: &str) -> Option<u32> {
+        let mut id = *self.by_hash.get(&hash)?;
+        while let Some((w, next)) = self.words.get(id as usize) {
+            if **w == *word {
+                return Some(id);
+            }
+            id = *next;
+        }
+        None
+    }
+}
+
 /// What the tokeniser needs from the lexicon.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TokenTables {
     /// Emoticons that start with punctuation, longest first.
     pub emoticons: Vec<String>,
     /// Apostrophe-less contractions ("dont" → ["do", "not"]).
-    pub expansions: HashMap<String, Vec<String>>,
+    pub expansions: Expansions,
+}
+
+/// Apostrophe-less contractions, looked up by the hash of a word (most words are passed over by
+/// one bit test).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Expansions {
+    map: HashMap<String, Vec<String>>,
+    hashes: HashFilter,
+}
+
+impl Expansions {
+    /// The expansion of `word`, whose [`fnv`] is `hash`.
+    fn get(&self, hash: u64, word: &str) -> Option<&Vec<String>> {
+        if !self.hashes.may_contain(hash) {
+            return None;
+        }
+        self.map.get(word)
+    }
+}
+
+impl FromIterator<(String, Vec<String>)> for Expansions {
+    fn from_iter<I: IntoIterator<Item = (String, Vec<String>)>>(iter: I) -> Self {
+        let mut e = Expansions::default();
+        for (word, parts) in iter {
+            e.hashes.insert(fnv(&word));
+            e.map.insert(word, parts);
+        }
+        e
+    }
+}
+
+/// A set of hashes, answered with false positives but no false negatives: a filter in front of a
+/// map that most lookups would miss.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HashFilter([u64; 16]);
+
+impl HashFilter {
+    fn bit(hash: u64) -> (usize, u64) {
+        let b = (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+        (b / 64, 1 << (b % 64))
+    }
+
+    pub fn insert(&mut self, hash: u64) {
+        let (w, m) = HashFilter::bit(hash);
+        self.0[w] |= m;
+    }
+
+    pub fn may_contain(&self, hash: u64) -> bool {
+        let (w, m) = HashFilter::bit(hash);
+        self.0[w] & m != 0
+    }
 }
 
 /// A tokenised text.
@@ -114,9 +222,27 @@ impl<'t> Doc<'t> {
             .map(|(a, b)| &self.buf[a as usize..b as usize])
     }
 
-    /// Does token `i` read as `word` (directly or once de-elongated)?
-    pub fn is(&self, i: usize, word: &str) -> bool {
-        self.norm(i) == word || self.alt(i) == Some(word)
+    /// [`fnv`] of the normal form of token `i`.
+    pub fn hash(&self, i: usize) -> u64 {
+        self.tokens[i].hash
+    }
+
+    /// [`fnv`] of [`Doc::alt`] of token `i`, when there is one.
+    pub fn alt_hash(&self, i: usize) -> Option<u64> {
+        let t = &self.tokens[i];
+        t.alt.map(|_| t.alt_hash)
+    }
+
+    /// Does token `i` read as `word` (directly or once de-elongated)? `hash` is `fnv(word)`.
+    pub fn is(&self, i: usize, hash: u64, word: &str) -> bool {
+        let t = &self.tokens[i];
+        (t.hash == hash && self.norm(i) == word)
+            || (t.alt.is_some() && t.alt_hash == hash && self.alt(i) == Some(word))
+    }
+
+    /// Do tokens `i` and `j` have the same normal form?
+    pub fn same(&self, i: usize, j: usize) -> bool {
+        self.tokens[i].hash == self.tokens[j].hash && self.norm(i) == self.norm(j)
     }
 
     pub fn original(&self, span: Span) -> &'t str {
@@ -143,6 +269,9 @@ fn is_emoji_modifier(c: char) -> bool {
 }
 
 fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
     c.is_alphanumeric() && !is_emoji(c)
 }
 
@@ -157,38 +286,57 @@ struct Builder<'t, 'x> {
     sentence: u16,
     upper: u32,
     lower: u32,
-    word: String,
 }
 
 impl<'t> Builder<'t, '_> {
     fn push(&mut self, kind: Kind, norm: &str, span: Span, caps: bool, elongated: bool) {
-        let a = self.doc.buf.len() as u32;
+        let a = self.doc.buf.len();
         self.doc.buf.push_str(norm);
-        let b = self.doc.buf.len() as u32;
+        self.push_buffered(kind, a, fnv(norm), span, caps, elongated);
+    }
+
+    /// Push the token whose normal form is the end of the buffer from byte `a`; `hash` is its
+    /// [`fnv`].
+    fn push_buffered(
+        &mut self,
+        kind: Kind,
+        a: usize,
+        hash: u64,
+        span: Span,
+        caps: bool,
+        elongated: bool,
+    ) {
+        let buf = &mut self.doc.buf;
+        let b = buf.len();
+        let mut alt_hash = 0;
         let alt = if elongated {
-            let c = self.doc.buf.len() as u32;
             let mut prev = None;
-            for ch in norm.chars() {
+            let mut k = a;
+            while let Some(ch) = buf[k..b].chars().next() {
+                k += ch.len_utf8();
                 if Some(ch) != prev {
-                    self.doc.buf.push(ch);
+                    buf.push(ch);
                 }
                 prev = Some(ch);
             }
-            let d = self.doc.buf.len() as u32;
-            let collapsed = &self.doc.buf[c as usize..d as usize];
-            if collapsed == norm {
-                self.doc.buf.truncate(c as usize);
+            let (c, d) = (b, buf.len());
+            if buf[c..d] == buf[a..b] {
+                buf.truncate(c);
                 None
             } else {
-                Some((c, d))
+                alt_hash = fnv(&buf[c..d]);
+                Some((c as u32, d as u32))
             }
         } else {
             None
         };
         self.doc.tokens.push(Token {
             kind,
-            norm: (a, b),
+            norm: (a as u32, b as u32),
             alt,
+            hash,
+            alt_hash,
+            word: Vocab::NONE,
             span,
             caps,
             elongated,
@@ -217,6 +365,11 @@ impl<'t> Builder<'t, '_> {
     /// Normalise one run of word characters (already cut at hyphens) and push it as one or more tokens.
     fn push_word(&mut self, raw: &str, start: usize, hashtag: bool) {
         // Split at letter/digit transitions ("10mg" → "10", "mg"); camel-case hashtags at case changes.
+        if !hashtag && !raw.bytes().any(|b| b.is_ascii_digit()) {
+            // Nothing to split (the common case).
+            self.push_piece(raw, start);
+            return;
+        }
         let mut piece_start = 0;
         let mut prev: Option<char> = None;
         let split_camel = hashtag && raw.chars().any(char::is_lowercase);
@@ -237,84 +390,163 @@ impl<'t> Builder<'t, '_> {
     }
 
     fn push_piece(&mut self, raw: &str, start: usize) {
-        let raw_trimmed = raw.trim_matches(is_apostrophe);
-        if raw_trimmed.is_empty() {
+        // An apostrophe at either end ('\'', or U+2019, which starts with 0xE2 and ends with 0x99).
+        let (first, last) = (raw.as_bytes().first(), raw.as_bytes().last());
+        let (raw, start) =
+            if matches!(first, Some(b'\'' | 0xE2)) || matches!(last, Some(b'\'' | 0x99)) {
+                let offset = raw.len() - raw.trim_start_matches(is_apostrophe).len();
+                (raw.trim_matches(is_apostrophe), start + offset)
+            } else {
+                (raw, start)
+            };
+        if raw.is_empty() {
             return;
         }
-        let offset = raw.len() - raw.trim_start_matches(is_apostrophe).len();
-        let start = start + offset;
-        let span = Span::new(start, start + raw_trimmed.len());
-        let raw = raw_trimmed;
-        if raw.chars().all(|c| c.is_ascii_digit()) {
+        let span = Span::new(start, start + raw.len());
+        if raw.bytes().all(|b| b.is_ascii_digit()) {
             self.push(Kind::Number, raw, span, false, false);
             return;
         }
-        let mut word = std::mem::take(&mut self.word);
-        word.clear();
+        // Lowercased straight into the buffer; `a` is where this word starts.
+        let a = self.doc.buf.len();
+        let buf = &mut self.doc.buf;
         let mut letters = 0u32;
         let mut uppers = 0u32;
         let mut run = 0u32;
         let mut elongated = false;
-        let mut last: Option<char> = None;
-        for c in raw.chars() {
-            if c.is_alphabetic() {
-                letters += 1;
-                if c.is_uppercase() {
-                    uppers += 1;
-                    self.upper += 1;
-                } else if c.is_lowercase() {
-                    self.lower += 1;
+        if raw.is_ascii() {
+            // The same steps as below, on bytes (the common case).
+            let mut last: Option<u8> = None;
+            for &c in raw.as_bytes() {
+                if c.is_ascii_alphabetic() {
+                    letters += 1;
+                    if c.is_ascii_uppercase() {
+                        uppers += 1;
+                        self.upper += 1;
+                    } else {
+                        self.lower += 1;
+                    }
                 }
-            }
-            let c = if is_apostrophe(c) { '\'' } else { c };
-            for lc in c.to_lowercase() {
+                let lc = c.to_ascii_lowercase();
                 if Some(lc) == last {
                     run += 1;
                 } else {
                     run = 1;
                 }
                 last = Some(lc);
-                if run >= 3 && lc.is_alphabetic() {
+                if run >= 3 && lc.is_ascii_alphabetic() {
                     elongated = true;
                     continue;
                 }
-                word.push(lc);
+                buf.push(char::from(lc));
+            }
+        } else {
+            let mut last: Option<char> = None;
+            for c in raw.chars() {
+                if c.is_alphabetic() {
+                    letters += 1;
+                    if c.is_uppercase() {
+                        uppers += 1;
+                        self.upper += 1;
+                    } else if c.is_lowercase() {
+                        self.lower += 1;
+                    }
+                }
+                let c = if is_apostrophe(c) { '\'' } else { c };
+                for lc in c.to_lowercase() {
+                    if Some(lc) == last {
+                        run += 1;
+                    } else {
+                        run = 1;
+                    }
+                    last = Some(lc);
+                    if run >= 3 && lc.is_alphabetic() {
+                        elongated = true;
+                        continue;
+                    }
+                    buf.push(lc);
+                }
             }
         }
         let caps = letters >= 2 && uppers == letters;
         // Possessive "'s" is dropped ("zyntriva's" → "zyntriva").
         let mut span = span;
-        if let Some(stem) = word.strip_suffix("'s") {
-            let n = stem.len();
-            word.truncate(n);
+        if buf[a..].ends_with("'s") {
+            buf.truncate(buf.len() - 2);
             if let Some(apostrophe) = raw.rfind(is_apostrophe) {
                 span.end = span.start + apostrophe as u32;
             }
         }
+        let word = &buf[a..];
         if let Some(stem) = word.strip_suffix("n't") {
             let base = match stem {
-                "ca" => "can",
-                "wo" => "will",
-                "ai" => "is",
-                "sha" => "shall",
-                other => other,
+                "ca" => Some("can"),
+                "wo" => Some("will"),
+                "ai" => Some("is"),
+                "sha" => Some("shall"),
+                _ => None,
             };
-            let base = base.to_owned();
-            self.push(Kind::Word, &base, span, caps, elongated);
+            match base {
+                Some(base) => {
+                    buf.truncate(a);
+                    self.push(Kind::Word, base, span, caps, elongated);
+                }
+                None => {
+                    let hash = fnv(stem);
+                    buf.truncate(a + stem.len());
+                    self.push_buffered(Kind::Word, a, hash, span, caps, elongated);
+                }
+            }
             self.push(Kind::Word, "not", span, caps, false);
-        } else if let Some(parts) = self.tables.expansions.get(word.as_str()) {
+            return;
+        }
+        let hash = fnv(word);
+        if let Some(parts) = self.tables.expansions.get(hash, word) {
+            buf.truncate(a);
             for p in parts {
                 self.push(Kind::Word, p, span, caps, elongated);
             }
         } else if !word.is_empty() {
-            self.push(Kind::Word, &word, span, caps, elongated);
+            self.push_buffered(Kind::Word, a, hash, span, caps, elongated);
         }
-        self.word = word;
     }
 }
 
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// The length of the word at the start of `rest`: word characters, and apostrophes between them.
+fn word_len(rest: &str) -> usize {
+    let bytes = rest.as_bytes();
+    let mut j = 0;
+    loop {
+        while j < bytes.len() && bytes[j].is_ascii_alphanumeric() {
+            j += 1;
+        }
+        let Some(ch) = rest.get(j..).and_then(|r| r.chars().next()) else {
+            return j;
+        };
+        let after = rest.get(j + ch.len_utf8()..).and_then(|r| r.chars().next());
+        if is_word_char(ch) || (is_apostrophe(ch) && after.is_some_and(is_word_char)) {
+            j += ch.len_utf8();
+        } else {
+            return j;
+        }
+    }
+}
+
+/// Is there a '/' before the first whitespace? (Only then can the chunk be a bare link.)
+fn slash_before_space(rest: &str) -> bool {
+    for c in rest.chars() {
+        if c == '/' {
+            return true;
+        }
+        if c.is_whitespace() {
+            return false;
+        }
+    }
+    false
 }
 
 /// Does a whitespace-delimited chunk look like a bare link ("bit.ly/x", "example.com/path")?
@@ -349,7 +581,6 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
         sentence: 0,
         upper: 0,
         lower: 0,
-        word: String::new(),
     };
     let mut i = 0;
     let mut prev_char: Option<char> = None;
@@ -388,6 +619,7 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
         }
         // Links.
         if at_boundary
+            && matches!(c, 'h' | 'H' | 'w' | 'W')
             && (starts_with_ci(rest, "http://")
                 || starts_with_ci(rest, "https://")
                 || starts_with_ci(rest, "www."))
@@ -400,7 +632,10 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             prev_char = Some(' ');
             continue;
         }
-        if at_boundary && c.is_ascii_alphanumeric() {
+        // The word that starts here (if one does): a bare link needs a '/' before the next space,
+        // and the word itself has none.
+        let word_len = if is_word_char(c) { word_len(rest) } else { 0 };
+        if at_boundary && c.is_ascii_alphanumeric() && slash_before_space(&rest[word_len..]) {
             let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let chunk = rest[..len].trim_end_matches(['.', ',', ')', '!', '?']);
             if looks_like_bare_url(chunk) {
@@ -467,8 +702,9 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
         if !c.is_alphanumeric() && (prev_char.is_none_or(|p| p.is_whitespace() || !is_word_char(p)))
         {
             let mut matched = None;
+            let first = rest.as_bytes()[0];
             for e in &b.tables.emoticons {
-                if rest.starts_with(e.as_str()) {
+                if e.as_bytes().first() == Some(&first) && rest.starts_with(e.as_str()) {
                     let after = rest[e.len()..].chars().next();
                     if after.is_none_or(|a| !is_word_char(a)) {
                         matched = Some(e.len());
@@ -485,17 +721,8 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             }
         }
         // Words (hyphens split words; apostrophes inside a word belong to it).
-        if is_word_char(c) {
-            let mut end = i;
-            let mut it = rest.char_indices().peekable();
-            while let Some((off, ch)) = it.next() {
-                let next_is_word = it.peek().is_some_and(|&(_, n)| is_word_char(n));
-                if is_word_char(ch) || (is_apostrophe(ch) && next_is_word) {
-                    end = i + off + ch.len_utf8();
-                } else {
-                    break;
-                }
-            }
+        if word_len > 0 {
+            let end = i + word_len;
             let raw = &text[i..end];
             b.push_word(raw, i, false);
             prev_char = raw.chars().last();
