@@ -70,12 +70,16 @@ impl fmt::Display for Quote<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 40;
         let s = self.0.trim();
-        if s.chars().count() <= MAX {
-            write!(f, "'{s}'")
+        f.write_str("'")?;
+        // No more bytes than MAX is no more characters either.
+        if s.len() <= MAX || s.chars().count() <= MAX {
+            f.write_str(s)?;
         } else {
-            let cut: String = s.chars().take(MAX - 1).collect();
-            write!(f, "'{cut}…'")
+            let cut = s.char_indices().nth(MAX - 1).map_or(s, |(i, _)| &s[..i]);
+            f.write_str(cut)?;
+            f.write_str("…")?;
         }
+        f.write_str("'")
     }
 }
 
@@ -89,23 +93,48 @@ impl Why<'_> {
     }
 }
 
+/// Reasons are written piece by piece (they are rendered for every post).
 impl fmt::Display for Why<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quote = |f: &mut fmt::Formatter<'_>, text| fmt::Display::fmt(&Quote(text), f);
         match self {
             Why::Cue {
                 label,
                 text,
                 symbol: true,
-            } => write!(f, "emoji {text} ({label})"),
-            Why::Cue { label, text, .. } => write!(f, "{label} {}", Quote(text)),
+            } => {
+                f.write_str("emoji ")?;
+                f.write_str(text)?;
+                f.write_str(" (")?;
+                f.write_str(label)?;
+                f.write_str(")")
+            }
+            Why::Cue { label, text, .. } => {
+                f.write_str(label)?;
+                f.write_str(" ")?;
+                quote(f, text)
+            }
             Why::Word {
                 positive: true,
                 text,
-            } => write!(f, "positive word {}", Quote(text)),
-            Why::Word { text, .. } => write!(f, "negative word {}", Quote(text)),
-            Why::Negated { text } => write!(f, "negated {}", Quote(text)),
+            } => {
+                f.write_str("positive word ")?;
+                quote(f, text)
+            }
+            Why::Word { text, .. } => {
+                f.write_str("negative word ")?;
+                quote(f, text)
+            }
+            Why::Negated { text } => {
+                f.write_str("negated ")?;
+                quote(f, text)
+            }
             Why::Shape { what, text: "" } => f.write_str(what),
-            Why::Shape { what, text } => write!(f, "{what} {}", Quote(text)),
+            Why::Shape { what, text } => {
+                f.write_str(what)?;
+                f.write_str(" ")?;
+                quote(f, text)
+            }
             Why::Ae {
                 product,
                 written,

@@ -28,7 +28,7 @@ use crate::domain::{Author, Tags, Tone};
 
 use super::eval::Scores;
 use super::evidence::{Evidence, Quote, ToneScores};
-use super::lexicon::{Lexicon, Scoring};
+use super::lexicon::{Lexicon, Scoring, mark};
 use super::rules::Engine;
 use super::token::{Doc, Kind, fnv};
 use super::{Classifier, ToneConfig};
@@ -100,9 +100,10 @@ pub struct Model {
     beta: f32,
     weight: f32,
     bias: [f32; CLASSES],
-    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    /// The weights of each feature, by its hash (one lookup per feature of a post).
+    index: HashMap<u64, [f32; CLASSES], BuildHasherDefault<IdHasher>>,
+    /// The features in the order they are persisted.
     keys: Vec<u64>,
-    rows: Vec<[f32; CLASSES]>,
 }
 
 impl fmt::Debug for Model {
@@ -140,8 +141,8 @@ impl From<Model> for ModelData {
             beta: m.beta,
             weight: m.weight,
             bias: m.bias,
+            weights: m.keys.iter().map(|k| m.index[k]).collect(),
             features: m.keys,
-            weights: m.rows,
         }
     }
 }
@@ -174,8 +175,8 @@ impl TryFrom<ModelData> for Model {
             return Err("tone model's counts per tone do not add up to its examples".into());
         }
         let mut index = HashMap::with_capacity_and_hasher(d.features.len(), Default::default());
-        for (i, &key) in d.features.iter().enumerate() {
-            if index.insert(key, i as u32).is_some() {
+        for (&key, &row) in d.features.iter().zip(&d.weights) {
+            if index.insert(key, row).is_some() {
                 return Err("tone model lists a feature twice".into());
             }
         }
@@ -187,7 +188,6 @@ impl TryFrom<ModelData> for Model {
             bias: d.bias,
             index,
             keys: d.features,
-            rows: d.weights,
         })
     }
 }
@@ -334,8 +334,8 @@ impl Model {
             }
         }
         let mut index = HashMap::with_capacity_and_hasher(kept_keys.len(), Default::default());
-        for (i, &key) in kept_keys.iter().enumerate() {
-            index.insert(key, i as u32);
+        for (&key, &row) in kept_keys.iter().zip(&kept_rows) {
+            index.insert(key, row);
         }
         Model {
             examples: n,
@@ -345,7 +345,6 @@ impl Model {
             bias: bias.map(round),
             index,
             keys: kept_keys,
-            rows: kept_rows,
         }
     }
 
@@ -373,8 +372,7 @@ impl Model {
     fn logits(&self, doc: &Doc<'_>, lex: &Lexicon, scores: &ToneScores) -> [f32; CLASSES] {
         let mut s = self.bias;
         features(doc, lex, scores, (true, true, false), |key, x, _, _| {
-            if let Some(&row) = self.index.get(&key) {
-                let row = &self.rows[row as usize];
+            if let Some(row) = self.index.get(&key) {
                 for c in 0..CLASSES {
                     s[c] += x * row[c];
                 }
@@ -422,8 +420,7 @@ impl Model {
                 if start == end {
                     return;
                 }
-                if let Some(&row) = self.index.get(&key) {
-                    let row = &self.rows[row as usize];
+                if let Some(row) = self.index.get(&key) {
                     let push = x * (row[b] - row[a]);
                     if push > 0.0 && best.is_none_or(|(p, _, _)| push > p) {
                         best = Some((push, start, end));
@@ -491,7 +488,7 @@ fn features(
             f(splitmix(p.rotate_left(21) ^ h ^ BIGRAM), 1.0, i - 1, i + 1);
         }
         prev = Some(h);
-        if !number && lex.word(doc, i).negator {
+        if !number && doc.marked(i, mark::NEGATOR) {
             f(splitmix(h), 1.0, i, i + 1);
             negated_by = Some(i);
             left = window;

@@ -225,33 +225,60 @@ pub(crate) struct HcpLexicon {
 }
 
 /// What the word lists say about one word: the lists above, gathered in one table indexed by word
-/// id ([`Lexicon::word`]), so a rule reads a token's properties without hashing it again.
+/// id. [`Lexicon::annotate`] copies a word's [`mark`]s into its tokens, so the rules test them
+/// without looking the word up again.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WordInfo {
-    pub valence: Option<f32>,
-    pub intensifier: Option<f32>,
-    pub negator: bool,
-    pub hedge: bool,
-    pub continuer: bool,
-    pub contrast: bool,
-    pub first_person: bool,
-    pub second_person: bool,
-    pub personal: bool,
-    pub medical_context: bool,
+    /// The word's [`mark`]s.
+    pub marks: u32,
+    /// The bits of the phrase sets that have patterns starting with the word.
+    pub starts: u32,
+    /// With [`mark::VALENCE`].
+    pub valence: f32,
+    /// With [`mark::INTENSIFIER`].
+    pub intensifier: f32,
+}
+
+/// The single-word lists a word is on, as bits of [`WordInfo::marks`] and of
+/// [`Token::marks`](super::token::Token::marks).
+pub(crate) mod mark {
+    pub const NEGATOR: u32 = 1;
+    pub const HEDGE: u32 = 1 << 1;
+    pub const CONTINUER: u32 = 1 << 2;
+    pub const CONTRAST: u32 = 1 << 3;
+    pub const FIRST_PERSON: u32 = 1 << 4;
+    pub const SECOND_PERSON: u32 = 1 << 5;
+    pub const PERSONAL: u32 = 1 << 6;
+    pub const MEDICAL_CONTEXT: u32 = 1 << 7;
+    /// The word has a valence.
+    pub const VALENCE: u32 = 1 << 8;
+    pub const INTENSIFIER: u32 = 1 << 9;
+    /// (Tokens only.) The de-elongated form has a valence.
+    pub const ALT_VALENCE: u32 = 1 << 10;
 }
 
 const NO_WORD: WordInfo = WordInfo {
-    valence: None,
-    intensifier: None,
-    negator: false,
-    hedge: false,
-    continuer: false,
-    contrast: false,
-    first_person: false,
-    second_person: false,
-    personal: false,
-    medical_context: false,
+    marks: 0,
+    starts: 0,
+    valence: 0.0,
+    intensifier: 0.0,
 };
+
+/// A phrase set, whatever its payload, as [`Lexicon::index_words`] links it.
+trait LinkedSet {
+    fn first_words(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+    fn link(&mut self, vocab: &Vocab, bit: u32);
+}
+
+impl<G> LinkedSet for PhraseSet<G> {
+    fn first_words(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(PhraseSet::first_words(self))
+    }
+
+    fn link(&mut self, vocab: &Vocab, bit: u32) {
+        PhraseSet::link(self, vocab, bit);
+    }
+}
 
 /// Everything the classifier knows, parsed from the data files.
 #[derive(Debug, Clone, Default)]
@@ -604,66 +631,114 @@ impl Lexicon {
             report_patterns("hcp.toml", bad, &mut errors);
         }
 
-        lex.index_words();
+        lex.index_words(&mut []);
         (lex, errors)
     }
 
-    /// Gather the single-word lists into the word table.
-    fn index_words(&mut self) {
+    /// Gather the single-word lists and the first words of the phrase sets (and of `extra`) into
+    /// the word table, and link the phrase sets to it.
+    pub fn index_words(&mut self, extra: &mut [&mut PhraseSet<()>]) {
         let mut vocab = Vocab::default();
         let mut words: Vec<WordInfo> = Vec::new();
-        let mut mark = |w: &str, set: &dyn Fn(&mut WordInfo)| {
+        let mut note = |w: &str, set: &dyn Fn(&mut WordInfo)| {
             let id = vocab.intern(w) as usize;
             if id == words.len() {
                 words.push(WordInfo::default());
             }
             set(&mut words[id]);
         };
+        // First words first: their ids are small, so each set's index by id stays short.
+        let mut sets: Vec<&mut dyn LinkedSet> = vec![
+            &mut self.cues,
+            &mut self.ae,
+            &mut self.medical,
+            &mut self.hcp.text_cues,
+        ];
+        sets.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn LinkedSet));
+        // One bit per set in `WordInfo::starts` (a set past the 32nd is looked up by hash).
+        let bit = |k: usize| 1u32.checked_shl(k as u32).unwrap_or(0);
+        for (k, set) in sets.iter().enumerate() {
+            for w in set.first_words() {
+                note(w, &|i| i.starts |= bit(k));
+            }
+        }
         for (w, &v) in &self.valence {
-            mark(w, &|i| i.valence = Some(v));
+            note(w, &|i| {
+                i.marks |= mark::VALENCE;
+                i.valence = v;
+            });
         }
         let m = &self.modifiers;
         for (w, &v) in &m.intensifiers {
-            mark(w, &|i| i.intensifier = Some(v));
+            note(w, &|i| {
+                i.marks |= mark::INTENSIFIER;
+                i.intensifier = v;
+            });
         }
-        let mut mark_all = |set: &HashSet<String>, f: fn(&mut WordInfo)| {
+        let mut mark_all = |set: &HashSet<String>, bit: u32| {
             for w in set {
-                mark(w, &f);
+                note(w, &|i| i.marks |= bit);
             }
         };
-        mark_all(&m.negators, |i| i.negator = true);
-        mark_all(&m.hedges, |i| i.hedge = true);
-        mark_all(&m.continuers, |i| i.continuer = true);
-        mark_all(&m.contrast, |i| i.contrast = true);
-        mark_all(&m.first_person, |i| i.first_person = true);
-        mark_all(&m.second_person, |i| i.second_person = true);
-        mark_all(&m.personal, |i| i.personal = true);
-        mark_all(&self.medical_context, |i| i.medical_context = true);
+        mark_all(&m.negators, mark::NEGATOR);
+        mark_all(&m.hedges, mark::HEDGE);
+        mark_all(&m.continuers, mark::CONTINUER);
+        mark_all(&m.contrast, mark::CONTRAST);
+        mark_all(&m.first_person, mark::FIRST_PERSON);
+        mark_all(&m.second_person, mark::SECOND_PERSON);
+        mark_all(&m.personal, mark::PERSONAL);
+        mark_all(&self.medical_context, mark::MEDICAL_CONTEXT);
+        for (k, set) in sets.iter_mut().enumerate() {
+            if bit(k) != 0 {
+                set.link(&vocab, bit(k));
+            }
+        }
         self.vocab = vocab;
         self.words = words;
     }
 
-    /// Give each token of `doc` its word id, for [`Lexicon::word`].
+    /// Give each token of `doc` its word ids, for [`Lexicon::word`] and linked phrase sets.
     pub fn annotate(&self, doc: &mut Doc<'_>) {
+        doc.starts = 0;
         for i in 0..doc.len() {
-            let id = self.vocab.get(doc.hash(i), doc.norm(i));
-            doc.tokens[i].word = id.unwrap_or(Vocab::NONE);
+            let word = self.vocab.get(doc.hash(i), doc.norm(i));
+            let alt = doc.alt_hash(i).zip(doc.alt(i));
+            let alt_word = alt.and_then(|(hash, alt)| self.vocab.get(hash, alt));
+            let t = &mut doc.tokens[i];
+            t.word = word.unwrap_or(Vocab::NONE);
+            t.alt_word = alt_word.unwrap_or(Vocab::NONE);
+            let (info, alt) = (self.info(t.word), self.info(t.alt_word));
+            t.marks = info.marks;
+            if alt.marks & mark::VALENCE != 0 {
+                t.marks |= mark::ALT_VALENCE;
+            }
+            t.starts = info.starts | alt.starts;
+            doc.starts |= t.starts;
+        }
+        doc.vocab = self.vocab.stamp();
+    }
+
+    fn info(&self, id: u32) -> &WordInfo {
+        self.words.get(id as usize).unwrap_or(&NO_WORD)
+    }
+
+    /// The valence of token `i` of an annotated document, or else of its de-elongated form.
+    #[inline]
+    pub fn valence(&self, doc: &Doc<'_>, i: usize) -> Option<f32> {
+        let t = &doc.tokens[i];
+        if t.marks & mark::VALENCE != 0 {
+            Some(self.info(t.word).valence)
+        } else if t.marks & mark::ALT_VALENCE != 0 {
+            Some(self.info(t.alt_word).valence)
+        } else {
+            None
         }
     }
 
-    /// What the word lists say of token `i` of an annotated document.
-    pub fn word(&self, doc: &Doc<'_>, i: usize) -> &WordInfo {
-        self.words
-            .get(doc.tokens[i].word as usize)
-            .unwrap_or(&NO_WORD)
-    }
-
-    /// The valence of token `i`, or else of its de-elongated form.
-    pub fn valence(&self, doc: &Doc<'_>, i: usize) -> Option<f32> {
-        self.word(doc, i).valence.or_else(|| {
-            let (hash, alt) = (doc.alt_hash(i)?, doc.alt(i)?);
-            let id = self.vocab.get(hash, alt)?;
-            self.words.get(id as usize)?.valence
-        })
+    /// The intensifier weight of token `i` of an annotated document.
+    #[inline]
+    pub fn intensifier(&self, doc: &Doc<'_>, i: usize) -> Option<f32> {
+        let t = &doc.tokens[i];
+        (t.marks & mark::INTENSIFIER != 0).then(|| self.info(t.word).intensifier)
     }
 }

@@ -11,13 +11,18 @@
 //!    tone scores ([`Classifier::set_model`]); it never touches the risk flags.
 //!
 //! The data (`assets/tone/*.toml`, `valence.txt`) is embedded at build time and parsed once in
-//! [`Classifier::new`], so [`Classifier::classify`] compiles nothing and allocates little. Lookups
-//! are by integer: every token carries the FNV-1a hash of its normal form; the single-word lists
-//! (valence, negators, intensifiers, people…) are gathered in one word table, where each token is
-//! looked up once ([`lexicon::Lexicon::annotate`]) and the rules then read its properties by id;
-//! phrase lists are indexed by the hash of their first word, and a phrase is tried only when the
-//! next token also has the hash of its second word. A hash hit is always confirmed on the text, so
-//! the hashes change no result.
+//! [`Classifier::new`], so [`Classifier::classify`] compiles nothing and allocates little (a thread
+//! reuses the token buffers of its last post). Between steps 1 and 2 each token is looked up once,
+//! by integer:
+//! - every token carries the FNV-1a hash of its normal form;
+//! - the lexicon gathers its single-word lists (valence, negators, intensifiers, people…) and the
+//!   first words of its phrase lists in one word table; [`lexicon::Lexicon::annotate`] gives each
+//!   token its word id, the lists it is on (as bits the rules test) and which phrase lists may
+//!   start at it;
+//! - a phrase list finds the phrases to try at a token by its word id, and tries one only when the
+//!   next token has the hash of the phrase's second word.
+//!
+//! A hash hit is always confirmed on the text, so the hashes change no result.
 
 pub mod eval;
 mod evidence;

@@ -77,15 +77,30 @@ pub(crate) struct PhraseSet<G> {
     other_num: bool,
     /// The first bytes of the prefixes that start a pattern of `other_first`.
     other_bytes: [u64; 4],
+    /// `firsts` by the ids of a word table ([`PhraseSet::link`]).
+    linked: Linked,
     pub groups: Vec<G>,
 }
 
+/// For each id of the word table stamped `stamp`, the id of that word in `firsts` (or
+/// [`Vocab::NONE`]): in a document annotated with that table, the patterns to try at a token are
+/// found by array index.
+#[derive(Debug, Clone, Default)]
+struct Linked {
+    stamp: u64,
+    /// This set's bit in [`super::token::Token::starts`].
+    bit: u32,
+    firsts: Vec<u32>,
+}
+
 /// A pattern to try where its first element matches, and the hash of its second element when
-/// that is a word: the next token must read as it, checked before the pattern is tried.
+/// that is a word (else 0): the next token must have that hash, checked before the pattern is
+/// tried. (A word whose hash is 0 is only tried more often: the check is a filter, and the
+/// pattern itself decides.)
 #[derive(Debug, Clone, Copy)]
 struct Start {
+    next: u64,
     pattern: u32,
-    next: Option<u64>,
 }
 
 impl<G> Default for PhraseSet<G> {
@@ -98,6 +113,7 @@ impl<G> Default for PhraseSet<G> {
             other_first: Vec::new(),
             other_num: false,
             other_bytes: [0; 4],
+            linked: Linked::default(),
             groups: Vec::new(),
         }
     }
@@ -169,12 +185,13 @@ impl<G> PhraseSet<G> {
                     let start = Start {
                         pattern: self.patterns.len() as u32,
                         next: match elems.get(1) {
-                            Some(Elem::Word(h, _)) => Some(*h),
-                            _ => None,
+                            Some(Elem::Word(h, _)) => *h,
+                            _ => 0,
                         },
                     };
                     match &elems[0] {
                         Elem::Word(h, w) => {
+                            self.linked = Linked::default();
                             let id = self.firsts.intern(w) as usize;
                             if id == self.by_first.len() {
                                 self.by_first.push(Vec::new());
@@ -219,28 +236,89 @@ impl<G> PhraseSet<G> {
             return;
         }
         let base = out.len();
-        for i in 0..doc.len() {
+        let linked = self.linked.stamp != 0 && self.linked.stamp == doc.vocab;
+        let other_num = self.other_num && doc.numbers > 0;
+        let other_prefix = self.other_bytes != [0; 4];
+        if linked && doc.starts & self.linked.bit == 0 && !other_num && !other_prefix {
+            // No token starts a phrase of this set.
+            return;
+        }
+        for (i, t) in doc.tokens.iter().enumerate() {
             // Phrases that start with this token's word, then with its de-elongated form, then
             // with a prefix or a number, in the order they were added.
-            if let Some(id) = self.first(doc.hash(i), doc.norm(i)) {
-                for s in &self.by_first[id] {
-                    self.try_at(s, true, doc, i, base, out);
+            if linked {
+                if t.starts & self.linked.bit != 0 {
+                    for id in [t.word, t.alt_word] {
+                        if let Some(&own) = self.linked.firsts.get(id as usize)
+                            && own != Vocab::NONE
+                        {
+                            self.try_all(&self.by_first[own as usize], true, doc, i, base, out);
+                        }
+                    }
+                }
+            } else {
+                let firsts = [self.first(doc.hash(i), doc.norm(i)), self.first_alt(doc, i)];
+                for id in firsts.into_iter().flatten() {
+                    self.try_all(&self.by_first[id], true, doc, i, base, out);
                 }
             }
-            if let Some(hash) = doc.alt_hash(i)
-                && let Some(alt) = doc.alt(i)
-                && let Some(id) = self.first(hash, alt)
+            if (other_num && t.kind == Kind::Number)
+                || (other_prefix && self.prefix_may_start(doc, i))
             {
-                for s in &self.by_first[id] {
-                    self.try_at(s, true, doc, i, base, out);
-                }
-            }
-            if !self.other_first.is_empty() && self.other_may_start(doc, i) {
-                for s in &self.other_first {
-                    self.try_at(s, false, doc, i, base, out);
-                }
+                self.try_all(&self.other_first, false, doc, i, base, out);
             }
         }
+    }
+
+    /// Try `starts` at token `i`, those whose second word the next token has first.
+    fn try_all(
+        &self,
+        starts: &[Start],
+        first_known: bool,
+        doc: &Doc<'_>,
+        i: usize,
+        base: usize,
+        out: &mut Vec<Match>,
+    ) {
+        let next = doc.tokens.get(i + 1);
+        for s in starts {
+            if s.next != 0 && !next.is_some_and(|n| n.may_be(s.next)) {
+                continue;
+            }
+            self.try_at(s, first_known, doc, i, base, out);
+        }
+    }
+
+    /// The words that start a pattern.
+    pub fn first_words(&self) -> impl Iterator<Item = &str> {
+        self.firsts.words()
+    }
+
+    /// Index the first words by their ids in `vocab`, for documents annotated with it, whose
+    /// tokens have `bit` in [`Token::starts`] where a first word of this set is. (Left unlinked
+    /// if `vocab` lacks one of them: lookups by hash still work.)
+    ///
+    /// [`Token::starts`]: super::token::Token::starts
+    pub fn link(&mut self, vocab: &Vocab, bit: u32) {
+        self.linked = Linked::default();
+        let mut firsts = vec![Vocab::NONE; vocab.len()];
+        for (own, w) in self.firsts.words().enumerate() {
+            let Some(id) = vocab.get(fnv(w), w) else {
+                return;
+            };
+            firsts[id as usize] = own as u32;
+        }
+        // Only words up to the last first word need an entry.
+        let len = firsts
+            .iter()
+            .rposition(|&f| f != Vocab::NONE)
+            .map_or(0, |p| p + 1);
+        firsts.truncate(len);
+        self.linked = Linked {
+            stamp: vocab.stamp(),
+            bit,
+            firsts,
+        };
     }
 
     /// The patterns that start with `word` (whose hash is `hash`), as an index into `by_first`.
@@ -251,8 +329,14 @@ impl<G> PhraseSet<G> {
         self.firsts.get(hash, word).map(|id| id as usize)
     }
 
+    /// The patterns that start with the de-elongated form of token `i`.
+    fn first_alt(&self, doc: &Doc<'_>, i: usize) -> Option<usize> {
+        self.first(doc.alt_hash(i)?, doc.alt(i)?)
+    }
+
     /// Try the pattern of `s` at token `i` (its first element is known to match when
-    /// `first_known`), and record a match in `out[base..]`.
+    /// `first_known`, and its second word to be the next token's hash), and record a match in
+    /// `out[base..]`.
     fn try_at(
         &self,
         s: &Start,
@@ -262,11 +346,6 @@ impl<G> PhraseSet<G> {
         base: usize,
         out: &mut Vec<Match>,
     ) {
-        if let Some(h) = s.next
-            && !(i + 1 < doc.len() && (doc.hash(i + 1) == h || doc.alt_hash(i + 1) == Some(h)))
-        {
-            return;
-        }
         let p = &self.patterns[s.pattern as usize];
         if !first_known && !p.elems[0].matches(doc, i) {
             return;
@@ -294,15 +373,11 @@ impl<G> PhraseSet<G> {
         }
     }
 
-    /// Could a pattern of `other_first` start at token `i`? (A prefix shares the first byte of
-    /// the token, and of its de-elongated form, which starts with the same letter.)
-    fn other_may_start(&self, doc: &Doc<'_>, i: usize) -> bool {
-        (self.other_num && doc.tokens[i].kind == Kind::Number)
-            || doc
-                .norm(i)
-                .as_bytes()
-                .first()
-                .is_some_and(|&b| has_byte(&self.other_bytes, b))
+    /// Could a prefix of `other_first` match token `i`? (A prefix shares the first byte of the
+    /// token, and of its de-elongated form, which starts with the same letter.)
+    fn prefix_may_start(&self, doc: &Doc<'_>, i: usize) -> bool {
+        doc.first_byte(i)
+            .is_some_and(|b| has_byte(&self.other_bytes, b))
     }
 }
 

@@ -3,6 +3,7 @@
 //! implements [`Rule`], added to [`Engine::rules`].
 
 use rustc_hash::FxHashSet as HashSet;
+use std::cell::Cell;
 use std::fmt;
 
 use regex::Regex;
@@ -12,9 +13,9 @@ use crate::domain::{Author, Flag};
 use super::ToneConfig;
 use super::evidence::{Evidence, Side, ToneScores, Why, text_of};
 use super::learn::Model;
-use super::lexicon::{Effect, Lexicon, MedRole};
+use super::lexicon::{Effect, Lexicon, MedRole, mark};
 use super::pattern::{Match, PhraseSet};
-use super::token::{Doc, Kind, Span, tokenize};
+use super::token::{Buffers, Doc, Kind, Span, tokenize, tokenize_into};
 
 /// A configured product name, normalised like post text.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ impl Ctx<'_, '_> {
                 return None;
             }
             j -= 1;
-            if self.lex.word(doc, j).negator {
+            if doc.marked(j, mark::NEGATOR) {
                 return Some(j);
             }
         }
@@ -67,11 +68,10 @@ impl Ctx<'_, '_> {
     /// ("I felt like an idiot", but not "I think you are idiots")?
     fn self_directed(&self, i: usize) -> bool {
         for j in (i.saturating_sub(4)..i).rev() {
-            let w = self.lex.word(self.doc, j);
-            if w.second_person {
+            if self.doc.marked(j, mark::SECOND_PERSON) {
                 return false;
             }
-            if w.first_person {
+            if self.doc.marked(j, mark::FIRST_PERSON) {
                 return true;
             }
         }
@@ -84,6 +84,17 @@ pub(crate) trait Rule: fmt::Debug + Send + Sync {
     fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>);
 }
 
+thread_local! {
+    /// The token buffers of the last post tokenised on this thread, for the next one to reuse
+    /// (every post is still tokenised and weighed in full).
+    static BUFFERS: Cell<Buffers> = Cell::new(Buffers::default());
+}
+
+/// Keep the buffers of a post that is done with, for the next.
+fn recycle(doc: Doc<'_>) {
+    BUFFERS.set(doc.into_buffers());
+}
+
 /// The lexicon, the configuration compiled for matching, and the rules.
 #[derive(Debug)]
 pub(crate) struct Engine {
@@ -93,7 +104,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub fn new(lex: Lexicon, config: &ToneConfig) -> Engine {
+    pub fn new(mut lex: Lexicon, config: &ToneConfig) -> Engine {
         let products = config
             .products
             .iter()
@@ -108,12 +119,14 @@ impl Engine {
                 })
             })
             .collect();
+        let mut crisis = Crisis::new(&config.crisis_keywords, &lex);
+        lex.index_words(&mut [&mut crisis.keywords]);
         let rules: Vec<Box<dyn Rule>> = vec![
             Box::new(ToneCues),
             Box::new(Valence),
             Box::new(SpamShape),
             Box::new(AdverseEvent),
-            Box::new(Crisis::new(&config.crisis_keywords, &lex)),
+            Box::new(crisis),
             Box::new(Hcp::new(&config.hcp_handles, &lex)),
             Box::new(MedicalQuestion),
         ];
@@ -133,10 +146,12 @@ impl Engine {
     ) -> crate::domain::Tags {
         let doc = self.tokenize(text);
         let ev = self.evidence(&doc, author);
-        match model {
+        let tags = match model {
             None => ev.decide(&doc, &self.lex.scoring),
             Some(model) => model.decide(ev, &doc, &self.lex),
-        }
+        };
+        recycle(doc);
+        tags
     }
 
     /// The rules' tone scores for `text`, handed to `f` with the tokenised text (for training).
@@ -145,12 +160,14 @@ impl Engine {
         let doc = self.tokenize(text);
         let mut ev = self.evidence(&doc, &author);
         let scores = ev.weigh(&doc, &self.lex.scoring);
-        f(&doc, &scores)
+        let result = f(&doc, &scores);
+        recycle(doc);
+        result
     }
 
-    /// Tokenise `text` and give its tokens their word ids.
+    /// Tokenise `text` (into the buffers of the last post) and give its tokens their word ids.
     fn tokenize<'t>(&self, text: &'t str) -> Doc<'t> {
-        let mut doc = tokenize(text, &self.lex.tables);
+        let mut doc = tokenize_into(text, &self.lex.tables, BUFFERS.take());
         self.lex.annotate(&mut doc);
         doc
     }
@@ -158,7 +175,7 @@ impl Engine {
     /// Run every rule over a tokenised post.
     fn evidence<'a>(&'a self, doc: &Doc<'a>, author: &'a Author) -> Evidence<'a> {
         let products = self.find_products(doc);
-        let personal = (0..doc.len()).any(|i| self.lex.word(doc, i).personal);
+        let personal = (0..doc.len()).any(|i| doc.marked(i, mark::PERSONAL));
         let cx = Ctx {
             doc,
             author,
@@ -187,7 +204,7 @@ impl Engine {
                 let n = product.tokens.len();
                 // A token shorter than `min_len` bytes cannot match the first word.
                 if i + n <= doc.len()
-                    && doc.norm(i).len() >= product.min_len
+                    && doc.norm_len(i) >= product.min_len
                     && product
                         .tokens
                         .iter()
@@ -331,14 +348,14 @@ impl Rule for Valence {
                     break;
                 }
                 if ev.covered[i]
-                    || !lex.word(doc, i).negator
-                    || (i + 1 < doc.len() && lex.word(doc, i + 1).hedge)
+                    || !doc.marked(i, mark::NEGATOR)
+                    || (i + 1 < doc.len() && doc.marked(i + 1, mark::HEDGE))
                 {
                     continue;
                 }
                 let negates_a_word = (i + 1..(i + 1 + m.negation_window).min(doc.len()))
                     .take_while(|&j| !doc.tokens[j].clause_start)
-                    .any(|j| lex.word(doc, j).valence.is_some());
+                    .any(|j| doc.marked(j, mark::VALENCE));
                 if !negates_a_word {
                     bare += 1;
                     ev.add(
@@ -365,15 +382,15 @@ impl Rule for Valence {
         }
         let contrast = (0..doc.len())
             .rev()
-            .find(|&i| !ev.covered[i] && lex.word(doc, i).contrast);
+            .find(|&i| !ev.covered[i] && doc.marked(i, mark::CONTRAST));
         for i in 0..doc.len() {
+            let Some(base) = lex.valence(doc, i) else {
+                continue;
+            };
             // Covered by a cue, or the same word again ("win win win" counts once).
             if ev.covered[i] || (i > 0 && doc.same(i - 1, i)) {
                 continue;
             }
-            let Some(base) = lex.valence(doc, i) else {
-                continue;
-            };
             if base == 0.0 {
                 continue;
             }
@@ -387,7 +404,7 @@ impl Rule for Valence {
                     break;
                 }
                 j -= 1;
-                if let Some(b) = lex.word(doc, j).intensifier {
+                if let Some(b) = lex.intensifier(doc, j) {
                     v += sign * b * scale;
                 }
             }
@@ -551,12 +568,26 @@ fn host_of(url: &str) -> &str {
 
 /// A word said three times in a row, or one word that makes up half of a post of eight words or more.
 fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
-    let words: Vec<usize> = (0..doc.len())
-        .filter(|&i| doc.tokens[i].kind == Kind::Word && two_chars(doc.norm(i)))
-        .collect();
-    let said = |i: usize| doc.original(doc.tokens[i].span);
+    // The words, by token index (on the stack for a post of up to 64 tokens).
+    let (mut stack, mut heap) = ([0u32; 64], Vec::new());
+    let all: &mut [u32] = if doc.len() <= stack.len() {
+        &mut stack
+    } else {
+        heap.resize(doc.len(), 0);
+        &mut heap
+    };
+    let mut n = 0;
+    for i in 0..doc.len() {
+        if doc.tokens[i].kind == Kind::Word && two_chars(doc, i) {
+            all[n] = i as u32;
+            n += 1;
+        }
+    }
+    let words = &all[..n];
+    let same = |a: u32, b: u32| doc.same(a as usize, b as usize);
+    let said = |i: u32| doc.original(doc.tokens[i as usize].span);
     for w in words.windows(3) {
-        if doc.same(w[0], w[1]) && doc.same(w[1], w[2]) {
+        if same(w[0], w[1]) && same(w[1], w[2]) {
             return Some(said(w[0]));
         }
     }
@@ -565,29 +596,36 @@ fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
     }
     // A word that makes up half of the words makes up more than a third, so it is one of the two
     // candidates left by a Misra–Gries pass; only those are then counted.
-    let mut cand: [(usize, usize); 2] = [(0, 0); 2];
-    for &i in &words {
-        if let Some(c) = cand.iter_mut().find(|c| c.1 > 0 && doc.same(c.0, i)) {
+    let mut cand: [(u32, usize); 2] = [(0, 0); 2];
+    for &w in words {
+        if let Some(c) = cand.iter_mut().find(|c| c.1 > 0 && same(c.0, w)) {
             c.1 += 1;
         } else if let Some(c) = cand.iter_mut().find(|c| c.1 == 0) {
-            *c = (i, 1);
+            *c = (w, 1);
         } else {
             for c in &mut cand {
                 c.1 -= 1;
             }
         }
     }
-    let half = |c: usize| words.iter().filter(|&&j| doc.same(j, c)).count() * 2 >= words.len();
+    let half = |c| words.iter().filter(|&&w| same(w, c)).count() * 2 >= words.len();
     let [a, b] = cand.map(|(c, k)| (k > 0 && half(c)).then_some(c));
     // The first word, in text order, that makes up half of the post.
-    let is_half = |i: usize| a.is_some_and(|a| doc.same(i, a)) || b.is_some_and(|b| doc.same(i, b));
-    words.iter().copied().find(|&i| is_half(i)).map(said)
+    let is_half = |w| a.is_some_and(|a| same(w, a)) || b.is_some_and(|b| same(w, b));
+    words.iter().copied().find(|&w| is_half(w)).map(said)
 }
 
-/// Has `s` at least two characters?
-fn two_chars(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next().is_some() && c.next().is_some()
+/// Has token `i` at least two characters?
+fn two_chars(doc: &Doc<'_>, i: usize) -> bool {
+    // Five bytes or more are two characters or more, and so are two bytes or more after an ASCII
+    // character; one byte or less is not.
+    match doc.norm_len(i) {
+        0 | 1 => false,
+        2..=4 => {
+            doc.first_byte(i).is_some_and(|b| b.is_ascii()) || doc.norm(i).chars().nth(1).is_some()
+        }
+        _ => true,
+    }
 }
 
 // ---- flags -----------------------------------------------------------------------------------
@@ -616,7 +654,7 @@ impl Rule for AdverseEvent {
                 continue;
             }
             let g = &cx.lex.ae.groups[m.group as usize];
-            let continues = |j: usize| j + 1 < doc.len() && cx.lex.word(doc, j + 1).continuer;
+            let continues = |j: usize| j + 1 < doc.len() && doc.marked(j + 1, mark::CONTINUER);
             if g.negatable && cx.negated_before(m.start).is_some_and(|j| !continues(j)) {
                 continue;
             }
@@ -769,7 +807,8 @@ impl Rule for Hcp {
         }
         if let Some(re) = &self.pattern {
             for (field, text) in [("bio", &author.bio), ("display name", &author.display_name)] {
-                if !re.is_match(text) {
+                // An empty field holds no credential or title.
+                if text.is_empty() || !re.is_match(text) {
                     continue;
                 }
                 if let Some(m) = re.captures(text).and_then(|c| c.get(1)) {
@@ -828,7 +867,7 @@ impl Rule for MedicalQuestion {
         };
         let medical = !cx.products.is_empty()
             || topics().any(|m| lex.medical.groups[m.group as usize].medical)
-            || (0..doc.len()).any(|i| lex.word(doc, i).medical_context);
+            || (0..doc.len()).any(|i| doc.marked(i, mark::MEDICAL_CONTEXT));
         if !medical {
             return;
         }

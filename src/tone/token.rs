@@ -5,6 +5,8 @@
 //! holds every normalised token). Each token carries the FNV-1a hash of its normal form, so phrase
 //! and word lookups probe integer-keyed maps and compare text only on a hit ([`Vocab`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rustc_hash::FxHashMap as HashMap;
 
 /// A byte range in the original text.
@@ -59,9 +61,15 @@ pub(crate) struct Token {
     /// [`fnv`] of the normal form, and of the collapsed form when there is one (else 0).
     hash: u64,
     alt_hash: u64,
-    /// The normal form's id in the lexicon's word table ([`Vocab::NONE`] until a lexicon annotates
-    /// the document, and for words it does not know).
+    /// The ids of the normal form and of the collapsed form in the word table that annotated the
+    /// document ([`Doc::vocab`]); [`Vocab::NONE`] before that, and for words it does not know.
     pub word: u32,
+    pub alt_word: u32,
+    /// One bit for each linked phrase set that has patterns starting with this word (or its
+    /// collapsed form), set with the word ids.
+    pub starts: u32,
+    /// The lexicon's marks for this word (which lists it is on), set with the word ids.
+    pub marks: u32,
     pub span: Span,
     /// Written in capitals (at least two letters, none lowercase).
     pub caps: bool,
@@ -76,12 +84,15 @@ pub(crate) struct Token {
 /// FNV-1a of a word: the hash every token carries. Stable across builds and machines (the learned
 /// model's features are built on it).
 pub(crate) fn fnv(s: &str) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for &b in s.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    s.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// One byte of [`fnv`].
+#[inline]
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 /// Words interned to dense ids and found by a token's precomputed hash: one probe of an
@@ -92,11 +103,30 @@ pub(crate) struct Vocab {
     by_hash: HashMap<u64, u32>,
     /// Each word, and the next word with the same hash.
     words: Vec<(Box<str>, u32)>,
+    stamp: u64,
 }
+
+/// The source of [`Vocab::stamp`]s.
+static STAMPS: AtomicU64 = AtomicU64::new(1);
 
 impl Vocab {
     /// The id of no word.
     pub const NONE: u32 = u32::MAX;
+
+    /// Names these words and ids: it changes whenever a word is added (0 for no word yet), so two
+    /// tables with the same stamp give every word the same id.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The words, in the order of their ids.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.words.iter().map(|(w, _)| &**w)
+    }
 
     /// The id of `word`, added if new.
     pub fn intern(&mut self, word: &str) -> u32 {
@@ -107,6 +137,7 @@ impl Vocab {
         let id = self.words.len() as u32;
         let next = self.by_hash.insert(hash, id).unwrap_or(Vocab::NONE);
         self.words.push((word.into(), next));
+        self.stamp = STAMPS.fetch_add(1, Ordering::Relaxed);
         id
     }
 
@@ -120,6 +151,15 @@ impl Vocab {
             id = *next;
         }
         None
+    }
+}
+
+impl Token {
+    /// Could the token read as the word whose [`fnv`] is `hash` (directly or de-elongated)?
+    /// (Only the text can tell for sure: see [`Doc::is`].)
+    #[inline]
+    pub fn may_be(&self, hash: u64) -> bool {
+        self.hash == hash || (self.alt.is_some() && self.alt_hash == hash)
     }
 }
 
@@ -203,13 +243,54 @@ pub(crate) struct Doc<'t> {
     pub urls: Vec<Span>,
     pub handles: u32,
     pub hashtags: u32,
+    /// Number of tokens that are numbers.
+    pub numbers: u32,
+    /// [`Vocab::stamp`] of the word table that gave the tokens their ids (0: none did).
+    pub vocab: u64,
+    /// The union of [`Token::starts`].
+    pub starts: u32,
+}
+
+/// The buffers of a [`Doc`], to tokenise the next text into without allocating again.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    buf: String,
+    tokens: Vec<Token>,
+    urls: Vec<Span>,
 }
 
 impl<'t> Doc<'t> {
+    #[inline]
     pub fn len(&self) -> usize {
         self.tokens.len()
     }
 
+    /// Give back the buffers, for [`tokenize_into`].
+    pub fn into_buffers(self) -> Buffers {
+        Buffers {
+            buf: self.buf,
+            tokens: self.tokens,
+            urls: self.urls,
+        }
+    }
+
+    /// The length in bytes of [`Doc::norm`].
+    #[inline]
+    pub fn norm_len(&self, i: usize) -> usize {
+        let (a, b) = self.tokens[i].norm;
+        (b - a) as usize
+    }
+
+    /// The first byte of [`Doc::norm`] (every token has one).
+    #[inline]
+    pub fn first_byte(&self, i: usize) -> Option<u8> {
+        self.buf
+            .as_bytes()
+            .get(self.tokens[i].norm.0 as usize)
+            .copied()
+    }
+
+    #[inline]
     pub fn norm(&self, i: usize) -> &str {
         let (a, b) = self.tokens[i].norm;
         &self.buf[a as usize..b as usize]
@@ -223,24 +304,34 @@ impl<'t> Doc<'t> {
     }
 
     /// [`fnv`] of the normal form of token `i`.
+    #[inline]
     pub fn hash(&self, i: usize) -> u64 {
         self.tokens[i].hash
     }
 
     /// [`fnv`] of [`Doc::alt`] of token `i`, when there is one.
+    #[inline]
     pub fn alt_hash(&self, i: usize) -> Option<u64> {
         let t = &self.tokens[i];
         t.alt.map(|_| t.alt_hash)
     }
 
     /// Does token `i` read as `word` (directly or once de-elongated)? `hash` is `fnv(word)`.
+    #[inline]
     pub fn is(&self, i: usize, hash: u64, word: &str) -> bool {
         let t = &self.tokens[i];
         (t.hash == hash && self.norm(i) == word)
             || (t.alt.is_some() && t.alt_hash == hash && self.alt(i) == Some(word))
     }
 
+    /// Has token `i` any of the lexicon's `marks` (see [`Token::marks`])?
+    #[inline]
+    pub fn marked(&self, i: usize, marks: u32) -> bool {
+        self.tokens[i].marks & marks != 0
+    }
+
     /// Do tokens `i` and `j` have the same normal form?
+    #[inline]
     pub fn same(&self, i: usize, j: usize) -> bool {
         self.tokens[i].hash == self.tokens[j].hash && self.norm(i) == self.norm(j)
     }
@@ -306,6 +397,9 @@ impl<'t> Builder<'t, '_> {
         caps: bool,
         elongated: bool,
     ) {
+        if kind == Kind::Number {
+            self.doc.numbers += 1;
+        }
         let buf = &mut self.doc.buf;
         let b = buf.len();
         let mut alt_hash = 0;
@@ -337,6 +431,9 @@ impl<'t> Builder<'t, '_> {
             hash,
             alt_hash,
             word: Vocab::NONE,
+            alt_word: Vocab::NONE,
+            starts: 0,
+            marks: 0,
             span,
             caps,
             elongated,
@@ -359,6 +456,54 @@ impl<'t> Builder<'t, '_> {
             .is_some_and(|t| t.sentence == self.sentence)
         {
             self.sentence = self.sentence.saturating_add(1);
+        }
+    }
+
+    /// What [`Builder::push_word`] does with a word of ASCII letters only (the common case), in one
+    /// pass: no digits to split at, no apostrophes, lowercase bytes.
+    fn push_letters(&mut self, raw: &str, start: usize) {
+        // One pass to count capitals, find elongations and hash the lowercase word.
+        let (mut uppers, mut run, mut last, mut elongated) = (0u32, 0u32, 0u8, false);
+        let mut hash = FNV_OFFSET;
+        for &c in raw.as_bytes() {
+            let lc = c.to_ascii_lowercase();
+            uppers += u32::from(c != lc);
+            run = if lc == last { run + 1 } else { 1 };
+            last = lc;
+            elongated |= run >= 3;
+            hash = fnv_step(hash, lc);
+        }
+        let a = self.doc.buf.len();
+        let buf = &mut self.doc.buf;
+        if elongated {
+            // Drop the third and later of each run of a letter ("sooo" → "soo").
+            let mut run = 0;
+            let mut last = 0u8;
+            for &c in raw.as_bytes() {
+                let lc = c.to_ascii_lowercase();
+                run = if lc == last { run + 1 } else { 1 };
+                last = lc;
+                if run < 3 {
+                    buf.push(char::from(lc));
+                }
+            }
+            hash = fnv(&buf[a..]);
+        } else {
+            buf.push_str(raw);
+            buf[a..].make_ascii_lowercase();
+        }
+        let letters = raw.len() as u32;
+        self.upper += uppers;
+        self.lower += letters - uppers;
+        let caps = letters >= 2 && uppers == letters;
+        let span = Span::new(start, start + raw.len());
+        if let Some(parts) = self.tables.expansions.get(hash, &buf[a..]) {
+            buf.truncate(a);
+            for p in parts {
+                self.push(Kind::Word, p, span, caps, elongated);
+            }
+        } else {
+            self.push_buffered(Kind::Word, a, hash, span, caps, elongated);
         }
     }
 
@@ -415,30 +560,35 @@ impl<'t> Builder<'t, '_> {
         let mut run = 0u32;
         let mut elongated = false;
         if raw.is_ascii() {
-            // The same steps as below, on bytes (the common case).
-            let mut last: Option<u8> = None;
-            for &c in raw.as_bytes() {
-                if c.is_ascii_alphabetic() {
-                    letters += 1;
-                    if c.is_ascii_uppercase() {
-                        uppers += 1;
-                        self.upper += 1;
+            // The same steps as below, on bytes (the common case): count the letters, and unless
+            // three equal letters follow each other, the word is the text in lowercase.
+            let bytes = raw.as_bytes();
+            letters = bytes.iter().filter(|c| c.is_ascii_alphabetic()).count() as u32;
+            uppers = bytes.iter().filter(|c| c.is_ascii_uppercase()).count() as u32;
+            self.upper += uppers;
+            self.lower += letters - uppers;
+            elongated = bytes.windows(3).any(|w| {
+                w[0].is_ascii_alphabetic()
+                    && w[0].eq_ignore_ascii_case(&w[1])
+                    && w[1].eq_ignore_ascii_case(&w[2])
+            });
+            if elongated {
+                let mut last: Option<u8> = None;
+                for &c in bytes {
+                    let lc = c.to_ascii_lowercase();
+                    if Some(lc) == last {
+                        run += 1;
                     } else {
-                        self.lower += 1;
+                        run = 1;
+                    }
+                    last = Some(lc);
+                    if run < 3 || !lc.is_ascii_alphabetic() {
+                        buf.push(char::from(lc));
                     }
                 }
-                let lc = c.to_ascii_lowercase();
-                if Some(lc) == last {
-                    run += 1;
-                } else {
-                    run = 1;
-                }
-                last = Some(lc);
-                if run >= 3 && lc.is_ascii_alphabetic() {
-                    elongated = true;
-                    continue;
-                }
-                buf.push(char::from(lc));
+            } else {
+                buf.push_str(raw);
+                buf[a..].make_ascii_lowercase();
             }
         } else {
             let mut last: Option<char> = None;
@@ -516,6 +666,29 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
+/// Does `rest` start with "http://", "https://" or "www." (in any case)?
+fn starts_link(rest: &str) -> bool {
+    matches!(rest.as_bytes().first(), Some(b'h' | b'H' | b'w' | b'W'))
+        && (starts_with_ci(rest, "http://")
+            || starts_with_ci(rest, "https://")
+            || starts_with_ci(rest, "www."))
+}
+
+/// The length of the word of ASCII letters at byte `i`, if there is one and it ends at the end of
+/// the text or at an ASCII character that is neither a letter, a digit nor an apostrophe.
+fn letters_at(bytes: &[u8], i: usize) -> Option<usize> {
+    let n = bytes[i..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    match bytes.get(i + n) {
+        _ if n == 0 => None,
+        None => Some(n),
+        Some(&b) if b.is_ascii() && !b.is_ascii_alphanumeric() && b != b'\'' => Some(n),
+        Some(_) => None,
+    }
+}
+
 /// The length of the word at the start of `rest`: word characters, and apostrophes between them.
 fn word_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
@@ -569,11 +742,27 @@ fn looks_like_bare_url(chunk: &str) -> bool {
 
 /// Tokenise `text`.
 pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
+    tokenize_into(text, tables, Buffers::default())
+}
+
+/// Tokenise `text` into the (cleared) `buffers` of an earlier document.
+pub(crate) fn tokenize_into<'t>(text: &'t str, tables: &TokenTables, buffers: Buffers) -> Doc<'t> {
+    let Buffers {
+        mut buf,
+        mut tokens,
+        mut urls,
+    } = buffers;
+    buf.clear();
+    buf.reserve(text.len() + 16);
+    tokens.clear();
+    tokens.reserve(text.len() / 4 + 4);
+    urls.clear();
     let mut b = Builder {
         doc: Doc {
             text,
-            buf: String::with_capacity(text.len() + 16),
-            tokens: Vec::with_capacity(text.len() / 4 + 4),
+            buf,
+            tokens,
+            urls,
             ..Doc::default()
         },
         tables,
@@ -586,6 +775,27 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
     let mut prev_char: Option<char> = None;
     let mut symbol_run = (None::<char>, 0u32);
     while i < text.len() {
+        if text.as_bytes()[i] == b' ' {
+            // What the steps below do with a space, in short (the most common character).
+            symbol_run = (None, 0);
+            prev_char = Some(' ');
+            i += 1;
+            continue;
+        }
+        if let Some(n) = letters_at(text.as_bytes(), i) {
+            // What the steps below do with a plain word (ASCII letters, then a space or
+            // punctuation), in short, unless it starts a link.
+            let rest = &text[i..];
+            let link = prev_char.is_none_or(|p| !is_word_char(p))
+                && (starts_link(rest) || slash_before_space(&rest[n..]));
+            if !link {
+                symbol_run = (None, 0);
+                b.push_letters(&rest[..n], i);
+                prev_char = Some(char::from(text.as_bytes()[i + n - 1]));
+                i += n;
+                continue;
+            }
+        }
         let rest = &text[i..];
         let Some(c) = rest.chars().next() else { break };
         let at_boundary = prev_char.is_none_or(|p| !is_word_char(p));
@@ -618,12 +828,7 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
             continue;
         }
         // Links.
-        if at_boundary
-            && matches!(c, 'h' | 'H' | 'w' | 'W')
-            && (starts_with_ci(rest, "http://")
-                || starts_with_ci(rest, "https://")
-                || starts_with_ci(rest, "www."))
-        {
+        if at_boundary && starts_link(rest) {
             let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let span = Span::new(i, i + len);
             b.doc.urls.push(span);
@@ -724,7 +929,11 @@ pub(crate) fn tokenize<'t>(text: &'t str, tables: &TokenTables) -> Doc<'t> {
         if word_len > 0 {
             let end = i + word_len;
             let raw = &text[i..end];
-            b.push_word(raw, i, false);
+            if raw.bytes().all(|c| c.is_ascii_alphabetic()) {
+                b.push_letters(raw, i);
+            } else {
+                b.push_word(raw, i, false);
+            }
             prev_char = raw.chars().last();
             i = end;
             continue;
