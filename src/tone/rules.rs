@@ -175,7 +175,7 @@ impl Engine {
     /// Run every rule over a tokenised post.
     fn evidence<'a>(&'a self, doc: &Doc<'a>, author: &'a Author) -> Evidence<'a> {
         let products = self.find_products(doc);
-        let personal = (0..doc.len()).any(|i| doc.marked(i, mark::PERSONAL));
+        let personal = doc.with_marks(mark::PERSONAL).next().is_some();
         let cx = Ctx {
             doc,
             author,
@@ -343,14 +343,11 @@ impl Rule for Valence {
         let s = &lex.scoring;
         if s.bare_negation > 0.0 {
             let mut bare = 0;
-            for i in 0..doc.len() {
+            for i in doc.with_marks(mark::NEGATOR) {
                 if bare >= 2 {
                     break;
                 }
-                if ev.covered.contains(i)
-                    || !doc.marked(i, mark::NEGATOR)
-                    || (i + 1 < doc.len() && doc.marked(i + 1, mark::HEDGE))
-                {
+                if ev.covered.contains(i) || (i + 1 < doc.len() && doc.marked(i + 1, mark::HEDGE)) {
                     continue;
                 }
                 let negates_a_word = (i + 1..(i + 1 + m.negation_window).min(doc.len()))
@@ -380,10 +377,11 @@ impl Rule for Valence {
                 },
             );
         }
-        let contrast = (0..doc.len())
-            .rev()
-            .find(|&i| !ev.covered.contains(i) && doc.marked(i, mark::CONTRAST));
-        for i in 0..doc.len() {
+        let contrast = doc
+            .with_marks(mark::CONTRAST)
+            .filter(|&i| !ev.covered.contains(i))
+            .last();
+        for i in doc.with_marks(mark::VALENCE | mark::ALT_VALENCE) {
             let Some(base) = lex.valence(doc, i) else {
                 continue;
             };
@@ -578,7 +576,7 @@ fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
             hashes[n] = doc.hash(i);
             n += 1;
         }
-        if !repeats(&hashes[..n], |a, b| a == b) {
+        if !hashes_repeat(&hashes[..n]) {
             return None;
         }
     }
@@ -595,13 +593,24 @@ fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
     words.iter().copied().find(|&i| is_half(i)).map(said)
 }
 
-/// Do `items` (equal by `same`) have three equal ones in a row, or (eight or more of them) one
-/// that makes up half of them?
-fn repeats<T: Copy>(items: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
-    items
-        .windows(3)
-        .any(|w| same(&w[0], &w[1]) && same(&w[1], &w[2]))
-        || halves(items, same).iter().any(Option::is_some)
+/// Could the hashes repeat as [`repeated_word`] looks for: three equal in a row, or (eight or more
+/// of them) one that makes up half of them? (A hash that does fills at least as much of its
+/// bucket of 64: counting buckets needs no branch per hash.)
+fn hashes_repeat(h: &[u64]) -> bool {
+    if h.windows(3).any(|w| w[0] == w[1] && w[1] == w[2]) {
+        return true;
+    }
+    if h.len() < 8 {
+        return false;
+    }
+    let mut buckets = [0u8; 64];
+    let mut most = 0;
+    for &x in h {
+        let b = &mut buckets[(x >> 58) as usize];
+        *b = b.saturating_add(1);
+        most = most.max(*b);
+    }
+    usize::from(most) * 2 >= h.len()
 }
 
 /// The items (at most two) that make up half of `items`, when there are eight or more.
@@ -876,7 +885,7 @@ impl Rule for MedicalQuestion {
         };
         let medical = !cx.products.is_empty()
             || topics().any(|m| lex.medical.groups[m.group as usize].medical)
-            || (0..doc.len()).any(|i| doc.marked(i, mark::MEDICAL_CONTEXT));
+            || doc.with_marks(mark::MEDICAL_CONTEXT).next().is_some();
         if !medical {
             return;
         }
