@@ -1,9 +1,11 @@
 //! Tokeniser: lowercase words, markers for @handles and URLs, hashtag words, emoji and emoticons as
 //! tokens, elongations collapsed ("sooo" → "soo"), "n't" contractions expanded ("didn't" → "did not").
 //!
-//! One pass over the text, two allocations per document (the token list and one string buffer that
-//! holds every normalised token). Each token carries the FNV-1a hash of its normal form, so phrase
-//! and word lookups probe integer-keyed maps and compare text only on a hit ([`Vocab`]).
+//! One pass over the text into two buffers (the token list and one string buffer that holds every
+//! normalised token), which [`tokenize_into`] reuses from an earlier document; a plain word (ASCII
+//! letters) is lowercased, measured and hashed in a single step. Each token carries the FNV-1a hash
+//! of its normal form, so phrase and word lookups probe integer-keyed maps and compare text only on
+//! a hit ([`Vocab`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
