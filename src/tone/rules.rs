@@ -238,6 +238,12 @@ fn name_matches(want: &str, got: &str) -> bool {
     if wl < 6 {
         return false;
     }
+    // One edit changes the first character or the last, not both.
+    let ends = |s: &str| (s.chars().next(), s.chars().next_back());
+    let ((wf, wb), (gf, gb)) = (ends(want), ends(got));
+    if wf != gf && wb != gb {
+        return false;
+    }
     let gl = got.chars().count();
     wl.abs_diff(gl) <= 1 && within_one_edit(want, got)
 }
@@ -566,15 +572,16 @@ fn host_of(url: &str) -> &str {
 
 /// A word said three times in a row, or one word that makes up half of a post of eight words or more.
 fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
-    let is_word = |i: &usize| doc.tokens[*i].kind == Kind::Word && two_chars(doc, *i);
+    let is_word = |i: &usize| (doc.tokens[*i].kind == Kind::Word) & two_chars(doc, *i);
     // First on the hashes alone, on the stack: equal words have equal hashes, so when no hashes
     // repeat like that, no words do (nearly always the end of it).
     if doc.len() <= 64 {
         let mut hashes = [0u64; 64];
         let mut n = 0;
-        for i in (0..doc.len()).filter(is_word) {
+        for i in 0..doc.len() {
+            // (Stored either way, kept by counting it: no branch on what the token is.)
             hashes[n] = doc.hash(i);
-            n += 1;
+            n += usize::from(is_word(&i));
         }
         if !hashes_repeat(&hashes[..n]) {
             return None;
@@ -644,13 +651,9 @@ fn halves<T: Copy>(items: &[T], same: impl Fn(&T, &T) -> bool) -> [Option<T>; 2]
 fn two_chars(doc: &Doc<'_>, i: usize) -> bool {
     // Five bytes or more are two characters or more, and so are two bytes or more after an ASCII
     // character; one byte or less is not.
-    match doc.norm_len(i) {
-        0 | 1 => false,
-        2..=4 => {
-            doc.first_byte(i).is_some_and(|b| b.is_ascii()) || doc.norm(i).chars().nth(1).is_some()
-        }
-        _ => true,
-    }
+    let len = doc.norm_len(i);
+    let ascii = doc.first_byte(i).is_some_and(|b| b.is_ascii());
+    (len >= 5) | ((len >= 2) & ascii) || (len >= 2 && doc.norm(i).chars().nth(1).is_some())
 }
 
 // ---- flags -----------------------------------------------------------------------------------
