@@ -171,6 +171,50 @@ pub(crate) struct Reason<'a> {
     pub why: Why<'a>,
 }
 
+/// A set of token positions, as bits (held inline for a post of up to 128 tokens).
+#[derive(Debug)]
+pub(crate) struct TokenSet {
+    small: [u64; 2],
+    large: Vec<u64>,
+}
+
+impl TokenSet {
+    fn new(tokens: usize) -> Self {
+        let large = if tokens > 128 {
+            vec![0; tokens.div_ceil(64)]
+        } else {
+            Vec::new()
+        };
+        TokenSet {
+            small: [0; 2],
+            large,
+        }
+    }
+
+    fn words(&mut self) -> &mut [u64] {
+        if self.large.is_empty() {
+            &mut self.small
+        } else {
+            &mut self.large
+        }
+    }
+
+    fn insert(&mut self, i: usize) {
+        if let Some(w) = self.words().get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        let words = if self.large.is_empty() {
+            &self.small[..]
+        } else {
+            &self.large[..]
+        };
+        words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
 /// Everything the rules found in one post.
 #[derive(Debug)]
 pub(crate) struct Evidence<'a> {
@@ -183,7 +227,7 @@ pub(crate) struct Evidence<'a> {
     /// Sarcasm that applies only alongside negative evidence ("love how…").
     pub sarcasm_conditional: f32,
     /// Tokens consumed by a tone cue; the valence rule skips them.
-    pub covered: Vec<bool>,
+    pub covered: TokenSet,
     pub flags: Flags,
     pub reasons: Vec<Reason<'a>>,
 }
@@ -197,7 +241,7 @@ impl<'a> Evidence<'a> {
             spam: 0.0,
             sarcasm: 0.0,
             sarcasm_conditional: 0.0,
-            covered: vec![false; tokens],
+            covered: TokenSet::new(tokens),
             flags: Flags::empty(),
             reasons: Vec::with_capacity(8),
         }
@@ -251,8 +295,8 @@ impl<'a> Evidence<'a> {
     }
 
     pub fn cover(&mut self, start: usize, end: usize) {
-        for c in &mut self.covered[start..end] {
-            *c = true;
+        for i in start..end {
+            self.covered.insert(i);
         }
     }
 

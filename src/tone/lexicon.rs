@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Deserialize;
 
 use super::pattern::PhraseSet;
-use super::token::{Doc, TokenTables, Vocab, tokenize};
+use super::token::{Doc, NO_ID, TokenTables, Vocab, tokenize};
 
 /// The embedded data files, by name.
 pub(crate) const EMBEDDED: Sources = Sources {
@@ -87,9 +87,9 @@ pub(crate) enum MedRole {
     Topic,
 }
 
+/// A group of medical phrases (its role is the set it is in: `medical` or `medical_asks`).
 #[derive(Debug, Clone)]
 pub(crate) struct MedGroup {
-    pub role: MedRole,
     pub kind: String,
     pub medical: bool,
 }
@@ -224,15 +224,20 @@ pub(crate) struct HcpLexicon {
     pub text_cues: PhraseSet<()>,
 }
 
-/// What the word lists say about one word: the lists above, gathered in one table indexed by word
-/// id. [`Lexicon::annotate`] copies a word's [`mark`]s into its tokens, so the rules test them
-/// without looking the word up again.
+/// What the word lists say about one word, kept with the word in the word table.
+/// [`Lexicon::annotate`] copies it into the word's tokens, so the rules test the marks without
+/// looking the word up again.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WordInfo {
     /// The word's [`mark`]s.
     pub marks: u32,
     /// The bits of the phrase sets that have patterns starting with the word.
     pub starts: u32,
+}
+
+/// The numbers a word has on the lists, by word id.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Weights {
     /// With [`mark::VALENCE`].
     pub valence: f32,
     /// With [`mark::INTENSIFIER`].
@@ -257,17 +262,10 @@ pub(crate) mod mark {
     pub const ALT_VALENCE: u32 = 1 << 10;
 }
 
-const NO_WORD: WordInfo = WordInfo {
-    marks: 0,
-    starts: 0,
-    valence: 0.0,
-    intensifier: 0.0,
-};
-
 /// A phrase set, whatever its payload, as [`Lexicon::index_words`] links it.
 trait LinkedSet {
     fn first_words(&self) -> Box<dyn Iterator<Item = &str> + '_>;
-    fn link(&mut self, vocab: &Vocab, bit: u32);
+    fn link(&mut self, vocab: &Vocab<WordInfo>, bit: u32);
 }
 
 impl<G> LinkedSet for PhraseSet<G> {
@@ -275,7 +273,7 @@ impl<G> LinkedSet for PhraseSet<G> {
         Box::new(PhraseSet::first_words(self))
     }
 
-    fn link(&mut self, vocab: &Vocab, bit: u32) {
+    fn link(&mut self, vocab: &Vocab<WordInfo>, bit: u32) {
         PhraseSet::link(self, vocab, bit);
     }
 }
@@ -290,12 +288,16 @@ pub(crate) struct Lexicon {
     pub spam: SpamRules,
     pub cues: PhraseSet<ToneGroup>,
     pub ae: PhraseSet<AeGroup>,
+    /// Medical topics; the asking phrases are apart (`medical_asks`), so that a post that neither
+    /// asks nor has a '?' is not searched for topics.
     pub medical: PhraseSet<MedGroup>,
+    pub medical_asks: PhraseSet<MedGroup>,
     pub medical_context: HashSet<String>,
     pub hcp: HcpLexicon,
-    /// Every word of the single-word lists above, interned; `words[id]` says what they say of it.
-    vocab: Vocab,
-    words: Vec<WordInfo>,
+    /// Every word of the single-word lists above and every first word of a phrase list, with
+    /// what the lists say of it; `weights[id]` holds its numbers.
+    vocab: Vocab<WordInfo>,
+    weights: Vec<Weights>,
 }
 
 // ---- file formats ----------------------------------------------------------------------------
@@ -610,13 +612,14 @@ impl Lexicon {
             lex.medical_context = word_set("medical.toml", &m.context, &tables, &mut errors);
             for g in m.group {
                 let group = MedGroup {
-                    role: g.role,
                     kind: g.kind,
                     medical: g.medical,
                 };
-                let bad =
-                    lex.medical
-                        .add_group(group, g.phrases.iter().map(String::as_str), &tables);
+                let set = match g.role {
+                    MedRole::Question => &mut lex.medical_asks,
+                    MedRole::Topic => &mut lex.medical,
+                };
+                let bad = set.add_group(group, g.phrases.iter().map(String::as_str), &tables);
                 report_patterns("medical.toml", bad, &mut errors);
             }
         }
@@ -638,20 +641,21 @@ impl Lexicon {
     /// Gather the single-word lists and the first words of the phrase sets (and of `extra`) into
     /// the word table, and link the phrase sets to it.
     pub fn index_words(&mut self, extra: &mut [&mut PhraseSet<()>]) {
-        let mut vocab = Vocab::default();
-        let mut words: Vec<WordInfo> = Vec::new();
-        let mut note = |w: &str, set: &dyn Fn(&mut WordInfo)| {
+        let mut vocab: Vocab<WordInfo> = Vocab::default();
+        let mut weights: Vec<Weights> = Vec::new();
+        let mut note = |w: &str, set: &dyn Fn(&mut WordInfo, &mut Weights)| {
             let id = vocab.intern(w) as usize;
-            if id == words.len() {
-                words.push(WordInfo::default());
+            if id == weights.len() {
+                weights.push(Weights::default());
             }
-            set(&mut words[id]);
+            set(vocab.value_mut(id as u32), &mut weights[id]);
         };
         // First words first: their ids are small, so each set's index by id stays short.
         let mut sets: Vec<&mut dyn LinkedSet> = vec![
             &mut self.cues,
             &mut self.ae,
             &mut self.medical,
+            &mut self.medical_asks,
             &mut self.hcp.text_cues,
         ];
         sets.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn LinkedSet));
@@ -659,25 +663,25 @@ impl Lexicon {
         let bit = |k: usize| 1u32.checked_shl(k as u32).unwrap_or(0);
         for (k, set) in sets.iter().enumerate() {
             for w in set.first_words() {
-                note(w, &|i| i.starts |= bit(k));
+                note(w, &|i, _| i.starts |= bit(k));
             }
         }
         for (w, &v) in &self.valence {
-            note(w, &|i| {
+            note(w, &|i, n| {
                 i.marks |= mark::VALENCE;
-                i.valence = v;
+                n.valence = v;
             });
         }
         let m = &self.modifiers;
         for (w, &v) in &m.intensifiers {
-            note(w, &|i| {
+            note(w, &|i, n| {
                 i.marks |= mark::INTENSIFIER;
-                i.intensifier = v;
+                n.intensifier = v;
             });
         }
         let mut mark_all = |set: &HashSet<String>, bit: u32| {
             for w in set {
-                note(w, &|i| i.marks |= bit);
+                note(w, &|i, _| i.marks |= bit);
             }
         };
         mark_all(&m.negators, mark::NEGATOR);
@@ -694,32 +698,35 @@ impl Lexicon {
             }
         }
         self.vocab = vocab;
-        self.words = words;
+        self.weights = weights;
     }
 
-    /// Give each token of `doc` its word ids, for [`Lexicon::word`] and linked phrase sets.
+    /// Give each token of `doc` its word ids, marks and phrase-set bits, for the rules and
+    /// linked phrase sets.
     pub fn annotate(&self, doc: &mut Doc<'_>) {
         doc.starts = 0;
         for i in 0..doc.len() {
-            let word = self.vocab.get(doc.hash(i), doc.norm(i));
+            let word = self.vocab.find(doc.hash(i), doc.norm(i));
             let alt = doc.alt_hash(i).zip(doc.alt(i));
-            let alt_word = alt.and_then(|(hash, alt)| self.vocab.get(hash, alt));
+            let alt_word = alt.and_then(|(hash, alt)| self.vocab.find(hash, alt));
             let t = &mut doc.tokens[i];
-            t.word = word.unwrap_or(Vocab::NONE);
-            t.alt_word = alt_word.unwrap_or(Vocab::NONE);
-            let (info, alt) = (self.info(t.word), self.info(t.alt_word));
-            t.marks = info.marks;
-            if alt.marks & mark::VALENCE != 0 {
-                t.marks |= mark::ALT_VALENCE;
+            (t.word, t.marks, t.starts) =
+                word.map_or((NO_ID, 0, 0), |(id, w)| (id, w.marks, w.starts));
+            t.alt_word = NO_ID;
+            if let Some((id, w)) = alt_word {
+                t.alt_word = id;
+                t.starts |= w.starts;
+                if w.marks & mark::VALENCE != 0 {
+                    t.marks |= mark::ALT_VALENCE;
+                }
             }
-            t.starts = info.starts | alt.starts;
             doc.starts |= t.starts;
         }
         doc.vocab = self.vocab.stamp();
     }
 
-    fn info(&self, id: u32) -> &WordInfo {
-        self.words.get(id as usize).unwrap_or(&NO_WORD)
+    fn weights(&self, id: u32) -> Weights {
+        self.weights.get(id as usize).copied().unwrap_or_default()
     }
 
     /// The valence of token `i` of an annotated document, or else of its de-elongated form.
@@ -727,9 +734,9 @@ impl Lexicon {
     pub fn valence(&self, doc: &Doc<'_>, i: usize) -> Option<f32> {
         let t = &doc.tokens[i];
         if t.marks & mark::VALENCE != 0 {
-            Some(self.info(t.word).valence)
+            Some(self.weights(t.word).valence)
         } else if t.marks & mark::ALT_VALENCE != 0 {
-            Some(self.info(t.alt_word).valence)
+            Some(self.weights(t.alt_word).valence)
         } else {
             None
         }
@@ -739,6 +746,6 @@ impl Lexicon {
     #[inline]
     pub fn intensifier(&self, doc: &Doc<'_>, i: usize) -> Option<f32> {
         let t = &doc.tokens[i];
-        (t.marks & mark::INTENSIFIER != 0).then(|| self.info(t.word).intensifier)
+        (t.marks & mark::INTENSIFIER != 0).then(|| self.weights(t.word).intensifier)
     }
 }

@@ -76,7 +76,10 @@ impl fmt::Debug for Classifier {
             .field("valence_words", &lex.valence.len())
             .field("tone_cues", &lex.cues.len())
             .field("ae_cues", &lex.ae.len())
-            .field("medical_cues", &lex.medical.len())
+            .field(
+                "medical_cues",
+                &(lex.medical.len() + lex.medical_asks.len()),
+            )
             .field("model_examples", &self.model_examples())
             .finish()
     }

@@ -7,7 +7,9 @@
 //! - `word*` any token that starts with `word` (`refund*`),
 //! - `<num>` any number, `<url>` a link, `<user>` an @handle.
 
-use super::token::{Doc, HashFilter, Kind, Span, TokenTables, Vocab, fnv, tokenize};
+use rustc_hash::FxHashMap as HashMap;
+
+use super::token::{Doc, HashFilter, Kind, NO_ID, Span, TokenTables, Vocab, fnv, tokenize};
 
 const GAP: u8 = 3;
 
@@ -68,7 +70,7 @@ pub(crate) struct PhraseSet<G> {
     patterns: Vec<Pattern>,
     /// The words that start a pattern, and for each (by id) its patterns in the order added.
     firsts: Vocab,
-    by_first: Vec<Vec<Start>>,
+    by_first: Vec<Starts>,
     /// The hashes of `firsts`: most tokens start no phrase and are passed over with one bit test.
     first_filter: HashFilter,
     /// Patterns that start with a prefix or `<num>`, tried at every token that could start them.
@@ -83,7 +85,7 @@ pub(crate) struct PhraseSet<G> {
 }
 
 /// For each id of the word table stamped `stamp`, the id of that word in `firsts` (or
-/// [`Vocab::NONE`]): in a document annotated with that table, the patterns to try at a token are
+/// [`NO_ID`]): in a document annotated with that table, the patterns to try at a token are
 /// found by array index.
 #[derive(Debug, Clone, Default)]
 struct Linked {
@@ -121,6 +123,54 @@ impl<G> Default for PhraseSet<G> {
 
 fn has_byte(set: &[u64; 4], b: u8) -> bool {
     set[usize::from(b / 64)] & (1 << (b % 64)) != 0
+}
+
+/// The patterns that start with one word, in the order added. A long list is also indexed by
+/// its second words, so a token tries only the patterns its next token may continue.
+#[derive(Debug, Clone, Default)]
+struct Starts {
+    list: Vec<Start>,
+    by_next: Option<NextIndex>,
+}
+
+/// Positions in a list of [`Start`]s, by the hash of the second word (`any`: the patterns that
+/// have no second word).
+#[derive(Debug, Clone, Default)]
+struct NextIndex {
+    by_hash: HashMap<u64, Vec<u16>>,
+    any: Vec<u16>,
+}
+
+impl Starts {
+    /// Lists up to this long are scanned.
+    const SCAN: usize = 8;
+
+    fn push(&mut self, start: Start) {
+        self.list.push(start);
+        self.by_next = None;
+        if self.list.len() > Starts::SCAN && self.list.len() <= usize::from(u16::MAX) {
+            let mut index = NextIndex::default();
+            for (k, s) in self.list.iter().enumerate() {
+                match s.next {
+                    0 => index.any.push(k as u16),
+                    h => index.by_hash.entry(h).or_default().push(k as u16),
+                }
+            }
+            self.by_next = Some(index);
+        }
+    }
+}
+
+/// How [`PhraseSet::find_all`] goes over one document.
+struct Scan {
+    /// The document was annotated with the word table the set is linked to.
+    linked: bool,
+    /// It has numbers, and some pattern starts with `<num>`.
+    numbers: bool,
+    /// Some pattern starts with a prefix.
+    prefixes: bool,
+    /// Where this search's matches start in `out`.
+    base: usize,
 }
 
 /// Why a pattern could not be compiled.
@@ -194,7 +244,7 @@ impl<G> PhraseSet<G> {
                             self.linked = Linked::default();
                             let id = self.firsts.intern(w) as usize;
                             if id == self.by_first.len() {
-                                self.by_first.push(Vec::new());
+                                self.by_first.push(Starts::default());
                             }
                             self.by_first[id].push(start);
                             self.first_filter.insert(*h);
@@ -235,38 +285,61 @@ impl<G> PhraseSet<G> {
         if self.patterns.is_empty() {
             return;
         }
-        let base = out.len();
-        let linked = self.linked.stamp != 0 && self.linked.stamp == doc.vocab;
-        let other_num = self.other_num && doc.numbers > 0;
-        let other_prefix = self.other_bytes != [0; 4];
-        if linked && doc.starts & self.linked.bit == 0 && !other_num && !other_prefix {
+        let scan = Scan {
+            linked: self.linked.stamp != 0 && self.linked.stamp == doc.vocab,
+            numbers: self.other_num && doc.numbers > 0,
+            prefixes: self.other_bytes != [0; 4],
+            base: out.len(),
+        };
+        if scan.linked && doc.starts & self.linked.bit == 0 && !scan.numbers && !scan.prefixes {
             // No token starts a phrase of this set.
             return;
         }
-        for (i, t) in doc.tokens.iter().enumerate() {
-            // Phrases that start with this token's word, then with its de-elongated form, then
-            // with a prefix or a number, in the order they were added.
-            if linked {
-                if t.starts & self.linked.bit != 0 {
-                    for id in [t.word, t.alt_word] {
-                        if let Some(&own) = self.linked.firsts.get(id as usize)
-                            && own != Vocab::NONE
-                        {
-                            self.try_all(&self.by_first[own as usize], true, doc, i, base, out);
-                        }
+        if scan.linked && doc.len() <= 64 {
+            // The tokens where a phrase may start, found without a branch per token, then tried.
+            let mut may_start = 0u64;
+            for (i, t) in doc.tokens.iter().enumerate() {
+                let first = t.starts & self.linked.bit != 0;
+                let other = (scan.numbers && t.kind == Kind::Number)
+                    || (scan.prefixes && self.prefix_may_start(doc, i));
+                may_start |= u64::from(first | other) << i;
+            }
+            while may_start != 0 {
+                let i = may_start.trailing_zeros() as usize;
+                may_start &= may_start - 1;
+                self.try_token(doc, &scan, i, out);
+            }
+        } else {
+            for i in 0..doc.len() {
+                self.try_token(doc, &scan, i, out);
+            }
+        }
+    }
+
+    /// Try at token `i` the phrases that start with its word, then with its de-elongated form,
+    /// then with a prefix or a number, in the order they were added.
+    fn try_token(&self, doc: &Doc<'_>, scan: &Scan, i: usize, out: &mut Vec<Match>) {
+        let (t, base) = (&doc.tokens[i], scan.base);
+        if scan.linked {
+            if t.starts & self.linked.bit != 0 {
+                for id in [t.word, t.alt_word] {
+                    if let Some(&own) = self.linked.firsts.get(id as usize)
+                        && own != NO_ID
+                    {
+                        self.try_starts(&self.by_first[own as usize], doc, i, base, out);
                     }
                 }
-            } else {
-                let firsts = [self.first(doc.hash(i), doc.norm(i)), self.first_alt(doc, i)];
-                for id in firsts.into_iter().flatten() {
-                    self.try_all(&self.by_first[id], true, doc, i, base, out);
-                }
             }
-            if (other_num && t.kind == Kind::Number)
-                || (other_prefix && self.prefix_may_start(doc, i))
-            {
-                self.try_all(&self.other_first, false, doc, i, base, out);
+        } else {
+            let firsts = [self.first(doc.hash(i), doc.norm(i)), self.first_alt(doc, i)];
+            for id in firsts.into_iter().flatten() {
+                self.try_starts(&self.by_first[id], doc, i, base, out);
             }
+        }
+        if (scan.numbers && t.kind == Kind::Number)
+            || (scan.prefixes && self.prefix_may_start(doc, i))
+        {
+            self.try_all(&self.other_first, false, doc, i, base, out);
         }
     }
 
@@ -289,6 +362,50 @@ impl<G> PhraseSet<G> {
         }
     }
 
+    /// Try the patterns of `starts` (which start with the word of token `i`) at `i`, in the
+    /// order they were added.
+    fn try_starts(
+        &self,
+        starts: &Starts,
+        doc: &Doc<'_>,
+        i: usize,
+        base: usize,
+        out: &mut Vec<Match>,
+    ) {
+        let Some(NextIndex { by_hash, any }) = &starts.by_next else {
+            return self.try_all(&starts.list, true, doc, i, base, out);
+        };
+        // The patterns whose second word the next token may be, and those with no second word,
+        // merged back into their order.
+        let none: &[u16] = &[];
+        let (mut a, mut b) = (none, none);
+        if i + 1 < doc.len() {
+            let hash = doc.hash(i + 1);
+            a = by_hash.get(&hash).map_or(none, Vec::as_slice);
+            if let Some(alt) = doc.alt_hash(i + 1)
+                && alt != hash
+            {
+                b = by_hash.get(&alt).map_or(none, Vec::as_slice);
+            }
+        }
+        let mut c = any.as_slice();
+        loop {
+            let head = [a.first(), b.first(), c.first()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(&k) = head else {
+                return;
+            };
+            for list in [&mut a, &mut b, &mut c] {
+                if list.first() == Some(&k) {
+                    *list = &list[1..];
+                }
+            }
+            self.try_at(&starts.list[usize::from(k)], true, doc, i, base, out);
+        }
+    }
+
     /// The words that start a pattern.
     pub fn first_words(&self) -> impl Iterator<Item = &str> {
         self.firsts.words()
@@ -299,9 +416,9 @@ impl<G> PhraseSet<G> {
     /// if `vocab` lacks one of them: lookups by hash still work.)
     ///
     /// [`Token::starts`]: super::token::Token::starts
-    pub fn link(&mut self, vocab: &Vocab, bit: u32) {
+    pub fn link<T>(&mut self, vocab: &Vocab<T>, bit: u32) {
         self.linked = Linked::default();
-        let mut firsts = vec![Vocab::NONE; vocab.len()];
+        let mut firsts = vec![NO_ID; vocab.len()];
         for (own, w) in self.firsts.words().enumerate() {
             let Some(id) = vocab.get(fnv(w), w) else {
                 return;
@@ -311,7 +428,7 @@ impl<G> PhraseSet<G> {
         // Only words up to the last first word need an entry.
         let len = firsts
             .iter()
-            .rposition(|&f| f != Vocab::NONE)
+            .rposition(|&f| f != NO_ID)
             .map_or(0, |p| p + 1);
         firsts.truncate(len);
         self.linked = Linked {

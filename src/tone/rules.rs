@@ -13,7 +13,7 @@ use crate::domain::{Author, Flag};
 use super::ToneConfig;
 use super::evidence::{Evidence, Side, ToneScores, Why, text_of};
 use super::learn::Model;
-use super::lexicon::{Effect, Lexicon, MedRole, mark};
+use super::lexicon::{Effect, Lexicon, mark};
 use super::pattern::{Match, PhraseSet};
 use super::token::{Buffers, Doc, Kind, Span, tokenize, tokenize_into};
 
@@ -175,7 +175,7 @@ impl Engine {
     /// Run every rule over a tokenised post.
     fn evidence<'a>(&'a self, doc: &Doc<'a>, author: &'a Author) -> Evidence<'a> {
         let products = self.find_products(doc);
-        let personal = (0..doc.len()).any(|i| doc.marked(i, mark::PERSONAL));
+        let personal = doc.with_marks(mark::PERSONAL).next().is_some();
         let cx = Ctx {
             doc,
             author,
@@ -236,6 +236,12 @@ fn name_matches(want: &str, got: &str) -> bool {
     }
     let wl = want.chars().count();
     if wl < 6 {
+        return false;
+    }
+    // One edit changes the first character or the last, not both.
+    let ends = |s: &str| (s.chars().next(), s.chars().next_back());
+    let ((wf, wb), (gf, gb)) = (ends(want), ends(got));
+    if wf != gf && wb != gb {
         return false;
     }
     let gl = got.chars().count();
@@ -343,14 +349,11 @@ impl Rule for Valence {
         let s = &lex.scoring;
         if s.bare_negation > 0.0 {
             let mut bare = 0;
-            for i in 0..doc.len() {
+            for i in doc.with_marks(mark::NEGATOR) {
                 if bare >= 2 {
                     break;
                 }
-                if ev.covered[i]
-                    || !doc.marked(i, mark::NEGATOR)
-                    || (i + 1 < doc.len() && doc.marked(i + 1, mark::HEDGE))
-                {
+                if ev.covered.contains(i) || (i + 1 < doc.len() && doc.marked(i + 1, mark::HEDGE)) {
                     continue;
                 }
                 let negates_a_word = (i + 1..(i + 1 + m.negation_window).min(doc.len()))
@@ -380,15 +383,16 @@ impl Rule for Valence {
                 },
             );
         }
-        let contrast = (0..doc.len())
-            .rev()
-            .find(|&i| !ev.covered[i] && doc.marked(i, mark::CONTRAST));
-        for i in 0..doc.len() {
+        let contrast = doc
+            .with_marks(mark::CONTRAST)
+            .filter(|&i| !ev.covered.contains(i))
+            .last();
+        for i in doc.with_marks(mark::VALENCE | mark::ALT_VALENCE) {
             let Some(base) = lex.valence(doc, i) else {
                 continue;
             };
             // Covered by a cue, or the same word again ("win win win" counts once).
-            if ev.covered[i] || (i > 0 && doc.same(i - 1, i)) {
+            if ev.covered.contains(i) || (i > 0 && doc.same(i - 1, i)) {
                 continue;
             }
             if base == 0.0 {
@@ -568,64 +572,88 @@ fn host_of(url: &str) -> &str {
 
 /// A word said three times in a row, or one word that makes up half of a post of eight words or more.
 fn repeated_word<'a>(doc: &Doc<'a>) -> Option<&'a str> {
-    // The words, by token index (on the stack for a post of up to 64 tokens).
-    let (mut stack, mut heap) = ([0u32; 64], Vec::new());
-    let all: &mut [u32] = if doc.len() <= stack.len() {
-        &mut stack
-    } else {
-        heap.resize(doc.len(), 0);
-        &mut heap
-    };
-    let mut n = 0;
-    for i in 0..doc.len() {
-        if doc.tokens[i].kind == Kind::Word && two_chars(doc, i) {
-            all[n] = i as u32;
-            n += 1;
+    let is_word = |i: &usize| (doc.tokens[*i].kind == Kind::Word) & two_chars(doc, *i);
+    // First on the hashes alone, on the stack: equal words have equal hashes, so when no hashes
+    // repeat like that, no words do (nearly always the end of it).
+    if doc.len() <= 64 {
+        let mut hashes = [0u64; 64];
+        let mut n = 0;
+        for i in 0..doc.len() {
+            // (Stored either way, kept by counting it: no branch on what the token is.)
+            hashes[n] = doc.hash(i);
+            n += usize::from(is_word(&i));
+        }
+        if !hashes_repeat(&hashes[..n]) {
+            return None;
         }
     }
-    let words = &all[..n];
-    let same = |a: u32, b: u32| doc.same(a as usize, b as usize);
-    let said = |i: u32| doc.original(doc.tokens[i as usize].span);
+    let words: Vec<usize> = (0..doc.len()).filter(is_word).collect();
+    let said = |i: usize| doc.original(doc.tokens[i].span);
     for w in words.windows(3) {
-        if same(w[0], w[1]) && same(w[1], w[2]) {
+        if doc.same(w[0], w[1]) && doc.same(w[1], w[2]) {
             return Some(said(w[0]));
         }
     }
-    if words.len() < 8 {
-        return None;
+    let half = halves(&words, |&a, &b| doc.same(a, b));
+    // The first word, in text order, that makes up half of the post.
+    let is_half = |i: usize| half.iter().flatten().any(|&h| doc.same(i, h));
+    words.iter().copied().find(|&i| is_half(i)).map(said)
+}
+
+/// Could the hashes repeat as [`repeated_word`] looks for: three equal in a row, or (eight or more
+/// of them) one that makes up half of them? (A hash that does fills at least as much of its
+/// bucket of 64: counting buckets needs no branch per hash.)
+fn hashes_repeat(h: &[u64]) -> bool {
+    if h.windows(3).any(|w| w[0] == w[1] && w[1] == w[2]) {
+        return true;
     }
-    // A word that makes up half of the words makes up more than a third, so it is one of the two
+    if h.len() < 8 {
+        return false;
+    }
+    let mut buckets = [0u8; 64];
+    let mut most = 0;
+    for &x in h {
+        let b = &mut buckets[(x >> 58) as usize];
+        *b = b.saturating_add(1);
+        most = most.max(*b);
+    }
+    usize::from(most) * 2 >= h.len()
+}
+
+/// The items (at most two) that make up half of `items`, when there are eight or more.
+fn halves<T: Copy>(items: &[T], same: impl Fn(&T, &T) -> bool) -> [Option<T>; 2] {
+    if items.len() < 8 {
+        return [None, None];
+    }
+    // One that makes up half of them makes up more than a third, so it is one of the two
     // candidates left by a Misra–Gries pass; only those are then counted.
-    let mut cand: [(u32, usize); 2] = [(0, 0); 2];
-    for &w in words {
-        if let Some(c) = cand.iter_mut().find(|c| c.1 > 0 && same(c.0, w)) {
-            c.1 += 1;
-        } else if let Some(c) = cand.iter_mut().find(|c| c.1 == 0) {
-            *c = (w, 1);
+    let mut cand: [Option<(T, usize)>; 2] = [None, None];
+    for x in items {
+        if let Some((_, k)) = cand
+            .iter_mut()
+            .flatten()
+            .find(|(c, k)| *k > 0 && same(c, x))
+        {
+            *k += 1;
+        } else if let Some(c) = cand.iter_mut().find(|c| c.is_none_or(|(_, k)| k == 0)) {
+            *c = Some((*x, 1));
         } else {
-            for c in &mut cand {
-                c.1 -= 1;
+            for (_, k) in cand.iter_mut().flatten() {
+                *k -= 1;
             }
         }
     }
-    let half = |c| words.iter().filter(|&&w| same(w, c)).count() * 2 >= words.len();
-    let [a, b] = cand.map(|(c, k)| (k > 0 && half(c)).then_some(c));
-    // The first word, in text order, that makes up half of the post.
-    let is_half = |w| a.is_some_and(|a| same(w, a)) || b.is_some_and(|b| same(w, b));
-    words.iter().copied().find(|&w| is_half(w)).map(said)
+    let half = |c: &T| items.iter().filter(|x| same(x, c)).count() * 2 >= items.len();
+    cand.map(|c| c.filter(|(c, k)| *k > 0 && half(c)).map(|(c, _)| c))
 }
 
 /// Has token `i` at least two characters?
 fn two_chars(doc: &Doc<'_>, i: usize) -> bool {
     // Five bytes or more are two characters or more, and so are two bytes or more after an ASCII
     // character; one byte or less is not.
-    match doc.norm_len(i) {
-        0 | 1 => false,
-        2..=4 => {
-            doc.first_byte(i).is_some_and(|b| b.is_ascii()) || doc.norm(i).chars().nth(1).is_some()
-        }
-        _ => true,
-    }
+    let len = doc.norm_len(i);
+    let ascii = doc.first_byte(i).is_some_and(|b| b.is_ascii());
+    (len >= 5) | ((len >= 2) & ascii) || (len >= 2 && doc.norm(i).chars().nth(1).is_some())
 }
 
 // ---- flags -----------------------------------------------------------------------------------
@@ -846,28 +874,21 @@ impl Rule for MedicalQuestion {
     fn apply<'a>(&'a self, cx: &Ctx<'a, '_>, ev: &mut Evidence<'a>) {
         let doc = cx.doc;
         let lex = cx.lex;
-        let mut found: Vec<Match> = Vec::new();
-        lex.medical.find_all(doc, &mut found);
-        if found.is_empty() {
-            return;
-        }
-        let ask = found
-            .iter()
-            .find(|m| lex.medical.groups[m.group as usize].role == MedRole::Question);
+        let mut asks: Vec<Match> = Vec::new();
+        lex.medical_asks.find_all(doc, &mut asks);
+        let ask = asks.first();
         if ask.is_none() && !doc.has_question_mark {
             return;
         }
-        let topics = || {
-            found
-                .iter()
-                .filter(|m| lex.medical.groups[m.group as usize].role == MedRole::Topic)
-        };
+        let mut found: Vec<Match> = Vec::new();
+        lex.medical.find_all(doc, &mut found);
+        let topics = || found.iter();
         let Some(topic) = topics().next() else {
             return;
         };
         let medical = !cx.products.is_empty()
             || topics().any(|m| lex.medical.groups[m.group as usize].medical)
-            || (0..doc.len()).any(|i| doc.marked(i, mark::MEDICAL_CONTEXT));
+            || doc.with_marks(mark::MEDICAL_CONTEXT).next().is_some();
         if !medical {
             return;
         }

@@ -1,9 +1,11 @@
 //! Tokeniser: lowercase words, markers for @handles and URLs, hashtag words, emoji and emoticons as
 //! tokens, elongations collapsed ("sooo" → "soo"), "n't" contractions expanded ("didn't" → "did not").
 //!
-//! One pass over the text, two allocations per document (the token list and one string buffer that
-//! holds every normalised token). Each token carries the FNV-1a hash of its normal form, so phrase
-//! and word lookups probe integer-keyed maps and compare text only on a hit ([`Vocab`]).
+//! One pass over the text into two buffers (the token list and one string buffer that holds every
+//! normalised token), which [`tokenize_into`] reuses from an earlier document; a plain word (ASCII
+//! letters) is lowercased, measured and hashed in a single step. Each token carries the FNV-1a hash
+//! of its normal form, so phrase and word lookups probe integer-keyed maps and compare text only on
+//! a hit ([`Vocab`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,7 +64,7 @@ pub(crate) struct Token {
     hash: u64,
     alt_hash: u64,
     /// The ids of the normal form and of the collapsed form in the word table that annotated the
-    /// document ([`Doc::vocab`]); [`Vocab::NONE`] before that, and for words it does not know.
+    /// document ([`Doc::vocab`]); [`NO_ID`] before that, and for words it does not know.
     pub word: u32,
     pub alt_word: u32,
     /// One bit for each linked phrase set that has patterns starting with this word (or its
@@ -95,24 +97,61 @@ fn fnv_step(h: u64, b: u8) -> u64 {
     (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
-/// Words interned to dense ids and found by a token's precomputed hash: one probe of an
-/// integer-keyed map, then one comparison of the text (words whose hashes collide are chained, so
-/// a lookup is exact).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Vocab {
+/// Words interned to dense ids, each with a small value `T`, found by a token's precomputed hash.
+///
+/// A map from hash to id finds the word (most tokens are not in the table, and a map of integers
+/// says so quickly); the entry of the id holds the value and, for a word of up to eight bytes
+/// (nearly all of them), the text itself as a number, so a found word is confirmed without
+/// reading its text elsewhere. Words whose hashes collide are chained, so a lookup is exact.
+#[derive(Debug, Clone)]
+pub(crate) struct Vocab<T = ()> {
     by_hash: HashMap<u64, u32>,
-    /// Each word, and the next word with the same hash.
-    words: Vec<(Box<str>, u32)>,
+    entries: Vec<Entry<T>>,
+    /// The text of every word, one after the other.
+    text: String,
     stamp: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry<T> {
+    /// The text of a word of up to eight bytes, as a number (see [`short`]).
+    short: u64,
+    /// Where the text is in `Vocab::text`.
+    start: u32,
+    len: u32,
+    /// The next word with the same hash.
+    next: u32,
+    value: T,
+}
+
+/// Up to eight bytes as one number (0 for more): two words of the same length up to eight bytes
+/// are equal exactly when these are.
+#[inline]
+fn short(word: &[u8]) -> u64 {
+    if word.len() > 8 {
+        return 0;
+    }
+    word.iter().rev().fold(0, |x, &b| x << 8 | u64::from(b))
 }
 
 /// The source of [`Vocab::stamp`]s.
 static STAMPS: AtomicU64 = AtomicU64::new(1);
 
-impl Vocab {
-    /// The id of no word.
-    pub const NONE: u32 = u32::MAX;
+/// The id of no word in a [`Vocab`].
+pub(crate) const NO_ID: u32 = u32::MAX;
 
+impl<T> Default for Vocab<T> {
+    fn default() -> Self {
+        Vocab {
+            by_hash: HashMap::default(),
+            entries: Vec::new(),
+            text: String::new(),
+            stamp: 0,
+        }
+    }
+}
+
+impl<T> Vocab<T> {
     /// Names these words and ids: it changes whenever a word is added (0 for no word yet), so two
     /// tables with the same stamp give every word the same id.
     pub fn stamp(&self) -> u64 {
@@ -120,37 +159,70 @@ impl Vocab {
     }
 
     pub fn len(&self) -> usize {
-        self.words.len()
+        self.entries.len()
+    }
+
+    fn text_of(&self, e: &Entry<T>) -> &str {
+        let start = e.start as usize;
+        &self.text[start..start + e.len as usize]
     }
 
     /// The words, in the order of their ids.
     pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.words.iter().map(|(w, _)| &**w)
+        self.entries.iter().map(|e| self.text_of(e))
     }
 
-    /// The id of `word`, added if new.
+    /// The id and the value of `word`, whose [`fnv`] is `hash`.
+    #[inline]
+    pub fn find(&self, hash: u64, word: &str) -> Option<(u32, &T)> {
+        let mut id = *self.by_hash.get(&hash)?;
+        let bytes = word.as_bytes();
+        while let Some(e) = self.entries.get(id as usize) {
+            let same = e.len as usize == bytes.len()
+                && if bytes.len() <= 8 {
+                    e.short == short(bytes)
+                } else {
+                    self.text_of(e) == word
+                };
+            if same {
+                return Some((id, &e.value));
+            }
+            id = e.next;
+        }
+        None
+    }
+
+    /// The id of `word`, whose [`fnv`] is `hash`.
+    #[inline]
+    pub fn get(&self, hash: u64, word: &str) -> Option<u32> {
+        self.find(hash, word).map(|(id, _)| id)
+    }
+}
+
+impl<T: Default> Vocab<T> {
+    /// The id of `word`, added (with the default value) if new.
     pub fn intern(&mut self, word: &str) -> u32 {
         let hash = fnv(word);
         if let Some(id) = self.get(hash, word) {
             return id;
         }
-        let id = self.words.len() as u32;
-        let next = self.by_hash.insert(hash, id).unwrap_or(Vocab::NONE);
-        self.words.push((word.into(), next));
+        let id = self.entries.len() as u32;
+        let next = self.by_hash.insert(hash, id).unwrap_or(NO_ID);
+        self.entries.push(Entry {
+            short: short(word.as_bytes()),
+            start: self.text.len() as u32,
+            len: word.len() as u32,
+            next,
+            value: T::default(),
+        });
+        self.text.push_str(word);
         self.stamp = STAMPS.fetch_add(1, Ordering::Relaxed);
         id
     }
 
-    /// The id of `word`, whose [`fnv`] is `hash`.
-    pub fn get(&self, hash: u64, word: &str) -> Option<u32> {
-        let mut id = *self.by_hash.get(&hash)?;
-        while let Some((w, next)) = self.words.get(id as usize) {
-            if **w == *word {
-                return Some(id);
-            }
-            id = *next;
-        }
-        None
+    /// The value of word `id`, to set it.
+    pub fn value_mut(&mut self, id: u32) -> &mut T {
+        &mut self.entries[id as usize].value
     }
 }
 
@@ -182,6 +254,7 @@ pub(crate) struct Expansions {
 
 impl Expansions {
     /// The expansion of `word`, whose [`fnv`] is `hash`.
+    #[inline(always)]
     fn get(&self, hash: u64, word: &str) -> Option<&Vec<String>> {
         if !self.hashes.may_contain(hash) {
             return None;
@@ -249,6 +322,38 @@ pub(crate) struct Doc<'t> {
     pub vocab: u64,
     /// The union of [`Token::starts`].
     pub starts: u32,
+}
+
+/// The tokens that have some marks ([`Doc::with_marks`]), found 64 at a time without a branch
+/// per token (most tokens have none).
+pub(crate) struct WithMarks<'d, 't> {
+    doc: &'d Doc<'t>,
+    marks: u32,
+    /// The first token of the 64 in `bits`, and the first after them.
+    base: usize,
+    next: usize,
+    bits: u64,
+}
+
+impl Iterator for WithMarks<'_, '_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            let tokens = self.doc.tokens.get(self.next..)?;
+            if tokens.is_empty() {
+                return None;
+            }
+            self.base = self.next;
+            for (k, t) in tokens.iter().take(64).enumerate() {
+                self.bits |= u64::from(t.marks & self.marks != 0) << k;
+            }
+            self.next += tokens.len().min(64);
+        }
+        let k = self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(self.base + k)
+    }
 }
 
 /// The buffers of a [`Doc`], to tokenise the next text into without allocating again.
@@ -330,6 +435,17 @@ impl<'t> Doc<'t> {
         self.tokens[i].marks & marks != 0
     }
 
+    /// The tokens that have any of the lexicon's `marks`, in order.
+    pub fn with_marks(&self, marks: u32) -> WithMarks<'_, 't> {
+        WithMarks {
+            doc: self,
+            marks,
+            base: 0,
+            next: 0,
+            bits: 0,
+        }
+    }
+
     /// Do tokens `i` and `j` have the same normal form?
     #[inline]
     pub fn same(&self, i: usize, j: usize) -> bool {
@@ -368,6 +484,17 @@ fn is_word_char(c: char) -> bool {
 
 fn is_apostrophe(c: char) -> bool {
     c == '\'' || c == '\u{2019}'
+}
+
+/// A plain word lowercased into the buffer by [`Builder::scan_letters`], not pushed yet.
+struct Letters {
+    /// Its length in the text (and in bytes).
+    len: usize,
+    /// Where it starts in the buffer.
+    at: usize,
+    uppers: u32,
+    hash: u64,
+    elongated: bool,
 }
 
 struct Builder<'t, 'x> {
@@ -430,8 +557,8 @@ impl<'t> Builder<'t, '_> {
             alt,
             hash,
             alt_hash,
-            word: Vocab::NONE,
-            alt_word: Vocab::NONE,
+            word: NO_ID,
+            alt_word: NO_ID,
             starts: 0,
             marks: 0,
             span,
@@ -459,51 +586,70 @@ impl<'t> Builder<'t, '_> {
         }
     }
 
-    /// What [`Builder::push_word`] does with a word of ASCII letters only (the common case), in one
-    /// pass: no digits to split at, no apostrophes, lowercase bytes.
-    fn push_letters(&mut self, raw: &str, start: usize) {
-        // One pass to count capitals, find elongations and hash the lowercase word.
+    /// Lowercase the plain word at byte `i` (ASCII letters, then the end of the text or an ASCII
+    /// character that is neither a letter, a digit nor an apostrophe) into the buffer, in one
+    /// pass that also drops the third and later of a run of a letter ("sooo" → "soo"), counts the
+    /// capitals and hashes what is kept. `None` (with nothing left behind) if there is no plain
+    /// word at `i`. [`Builder::push_letters`] then pushes it, or [`Builder::drop_letters`] drops it.
+    fn scan_letters(&mut self, bytes: &[u8], i: usize) -> Option<Letters> {
+        let a = self.doc.buf.len();
+        let buf = &mut self.doc.buf;
         let (mut uppers, mut run, mut last, mut elongated) = (0u32, 0u32, 0u8, false);
         let mut hash = FNV_OFFSET;
-        for &c in raw.as_bytes() {
+        let mut j = i;
+        while let Some(&c) = bytes.get(j) {
+            if !c.is_ascii_alphabetic() {
+                break;
+            }
             let lc = c.to_ascii_lowercase();
             uppers += u32::from(c != lc);
             run = if lc == last { run + 1 } else { 1 };
             last = lc;
-            elongated |= run >= 3;
-            hash = fnv_step(hash, lc);
-        }
-        let a = self.doc.buf.len();
-        let buf = &mut self.doc.buf;
-        if elongated {
-            // Drop the third and later of each run of a letter ("sooo" → "soo").
-            let mut run = 0;
-            let mut last = 0u8;
-            for &c in raw.as_bytes() {
-                let lc = c.to_ascii_lowercase();
-                run = if lc == last { run + 1 } else { 1 };
-                last = lc;
-                if run < 3 {
-                    buf.push(char::from(lc));
-                }
+            if run < 3 {
+                buf.push(char::from(lc));
+                hash = fnv_step(hash, lc);
+            } else {
+                elongated = true;
             }
-            hash = fnv(&buf[a..]);
-        } else {
-            buf.push_str(raw);
-            buf[a..].make_ascii_lowercase();
+            j += 1;
         }
-        let letters = raw.len() as u32;
-        self.upper += uppers;
-        self.lower += letters - uppers;
-        let caps = letters >= 2 && uppers == letters;
-        let span = Span::new(start, start + raw.len());
-        if let Some(parts) = self.tables.expansions.get(hash, &buf[a..]) {
+        let plain = j > i
+            && bytes
+                .get(j)
+                .is_none_or(|&b| b.is_ascii() && !b.is_ascii_alphanumeric() && b != b'\'');
+        if !plain {
             buf.truncate(a);
+            return None;
+        }
+        Some(Letters {
+            len: j - i,
+            at: a,
+            uppers,
+            hash,
+            elongated,
+        })
+    }
+
+    /// Forget a word from [`Builder::scan_letters`].
+    fn drop_letters(&mut self, w: Letters) {
+        self.doc.buf.truncate(w.at);
+    }
+
+    /// What [`Builder::push_word`] does with a plain word from [`Builder::scan_letters`] at byte
+    /// `start`: no digits to split at, no apostrophes.
+    fn push_letters(&mut self, w: Letters, start: usize) {
+        let letters = w.len as u32;
+        self.upper += w.uppers;
+        self.lower += letters - w.uppers;
+        let caps = letters >= 2 && w.uppers == letters;
+        let span = Span::new(start, start + w.len);
+        if let Some(parts) = self.tables.expansions.get(w.hash, &self.doc.buf[w.at..]) {
+            self.doc.buf.truncate(w.at);
             for p in parts {
-                self.push(Kind::Word, p, span, caps, elongated);
+                self.push(Kind::Word, p, span, caps, w.elongated);
             }
         } else {
-            self.push_buffered(Kind::Word, a, hash, span, caps, elongated);
+            self.push_buffered(Kind::Word, w.at, w.hash, span, caps, w.elongated);
         }
     }
 
@@ -667,26 +813,12 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
 }
 
 /// Does `rest` start with "http://", "https://" or "www." (in any case)?
+#[inline]
 fn starts_link(rest: &str) -> bool {
     matches!(rest.as_bytes().first(), Some(b'h' | b'H' | b'w' | b'W'))
         && (starts_with_ci(rest, "http://")
             || starts_with_ci(rest, "https://")
             || starts_with_ci(rest, "www."))
-}
-
-/// The length of the word of ASCII letters at byte `i`, if there is one and it ends at the end of
-/// the text or at an ASCII character that is neither a letter, a digit nor an apostrophe.
-fn letters_at(bytes: &[u8], i: usize) -> Option<usize> {
-    let n = bytes[i..]
-        .iter()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .count();
-    match bytes.get(i + n) {
-        _ if n == 0 => None,
-        None => Some(n),
-        Some(&b) if b.is_ascii() && !b.is_ascii_alphanumeric() && b != b'\'' => Some(n),
-        Some(_) => None,
-    }
 }
 
 /// The length of the word at the start of `rest`: word characters, and apostrophes between them.
@@ -710,6 +842,7 @@ fn word_len(rest: &str) -> usize {
 }
 
 /// Is there a '/' before the first whitespace? (Only then can the chunk be a bare link.)
+#[inline]
 fn slash_before_space(rest: &str) -> bool {
     for c in rest.chars() {
         if c == '/' {
@@ -782,15 +915,18 @@ pub(crate) fn tokenize_into<'t>(text: &'t str, tables: &TokenTables, buffers: Bu
             i += 1;
             continue;
         }
-        if let Some(n) = letters_at(text.as_bytes(), i) {
+        if let Some(w) = b.scan_letters(text.as_bytes(), i) {
             // What the steps below do with a plain word (ASCII letters, then a space or
             // punctuation), in short, unless it starts a link.
             let rest = &text[i..];
+            let n = w.len;
             let link = prev_char.is_none_or(|p| !is_word_char(p))
                 && (starts_link(rest) || slash_before_space(&rest[n..]));
-            if !link {
+            if link {
+                b.drop_letters(w);
+            } else {
                 symbol_run = (None, 0);
-                b.push_letters(&rest[..n], i);
+                b.push_letters(w, i);
                 prev_char = Some(char::from(text.as_bytes()[i + n - 1]));
                 i += n;
                 continue;
@@ -929,11 +1065,7 @@ pub(crate) fn tokenize_into<'t>(text: &'t str, tables: &TokenTables, buffers: Bu
         if word_len > 0 {
             let end = i + word_len;
             let raw = &text[i..end];
-            if raw.bytes().all(|c| c.is_ascii_alphabetic()) {
-                b.push_letters(raw, i);
-            } else {
-                b.push_word(raw, i, false);
-            }
+            b.push_word(raw, i, false);
             prev_char = raw.chars().last();
             i = end;
             continue;
