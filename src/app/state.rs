@@ -85,9 +85,12 @@ pub enum Action {
 /// Work for the worker; its answers come back as [`Action`]s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Rows from `offset` on; `near`: a row of the current page and its index, to find the new
+    /// page from (an index seek in the store, however deep the view).
     LoadPage {
         query: QueueQuery,
         offset: usize,
+        near: Option<(MentionId, usize)>,
     },
     Preview {
         mention: MentionId,
@@ -232,6 +235,10 @@ pub struct AppState {
     /// Index of the first row of `rows` in the whole view.
     pub offset: usize,
     pub rows: Vec<Mention>,
+    /// The query `rows` were read for.
+    rows_query: Option<QueueQuery>,
+    /// The selection when the last page was asked for.
+    asked_for: usize,
     pub total: usize,
     /// Absolute index of the selected row in the view.
     pub selected: usize,
@@ -274,6 +281,8 @@ impl AppState {
             query: QueueQuery::default(),
             offset: 0,
             rows: Vec::new(),
+            rows_query: None,
+            asked_for: 0,
             total: 0,
             selected: 0,
             counts: Counts::default(),
@@ -323,14 +332,24 @@ impl AppState {
     }
 
     fn load(&self, offset: usize) -> Effect {
+        // The row of the current page nearest to where the new one starts.
+        let near = match (self.rows_query.as_ref(), self.rows.len()) {
+            (Some(q), n) if *q == self.query && n > 0 => {
+                let at = offset.clamp(self.offset, self.offset + n - 1);
+                Some((self.rows[at - self.offset].id, at))
+            }
+            _ => None,
+        };
         Effect::LoadPage {
             query: self.query.clone(),
             offset,
+            near,
         }
     }
 
     fn reload(&mut self) -> Vec<Effect> {
         self.loading = true;
+        self.asked_for = self.selected;
         let start = self.selected.saturating_sub(WINDOW / 2);
         let mut fx = vec![self.load(start)];
         if self.query.view == View::Review {
@@ -356,7 +375,9 @@ impl AppState {
         let end = self.offset + self.rows.len();
         let margin = WINDOW / 4;
         let near_start = self.selected < self.offset + margin && self.offset > 0;
-        let near_end = self.selected + margin >= end && end < self.total;
+        // A short page already reaches the end of the view.
+        let near_end =
+            self.selected + margin >= end && end < self.total && self.rows.len() >= WINDOW;
         if (near_start || near_end || self.selected_mention().is_none()) && !self.loading {
             return self.reload();
         }
@@ -418,6 +439,7 @@ impl AppState {
                 }
                 self.offset = offset;
                 self.rows = rows;
+                self.rows_query = Some(query);
                 self.total = total;
                 self.counts = counts;
                 self.crisis = crisis;
@@ -425,7 +447,17 @@ impl AppState {
                 if self.selected >= total {
                     self.selected = total.saturating_sub(1);
                 }
-                if self.selected_mention().is_none() && total > 0 {
+                if self.selected_mention().is_none() && !self.rows.is_empty() {
+                    if self.selected != self.asked_for {
+                        // The operator moved on while the page was read: read theirs.
+                        return self.reload();
+                    }
+                    // The view changed under the selection: keep it on the nearest row read.
+                    self.selected = self
+                        .selected
+                        .clamp(self.offset, self.offset + self.rows.len() - 1);
+                } else if self.rows.is_empty() && total > 0 && offset > 0 {
+                    self.selected = 0;
                     return self.reload();
                 }
                 Vec::new()
@@ -863,7 +895,8 @@ mod tests {
             fx[0],
             Effect::LoadPage {
                 query: QueueQuery::default(),
-                offset: 0
+                offset: 0,
+                near: None,
             }
         );
         s.update(Action::Page {
@@ -978,12 +1011,50 @@ mod tests {
             assert!(s.update(Action::Down).is_empty());
         }
         let fx = s.update(Action::Down);
-        assert!(matches!(fx[..], [Effect::LoadPage { .. }]), "{fx:?}");
+        // The next page is found from a row on screen, not counted from the start.
+        let selected = s.selected;
+        assert!(
+            matches!(&fx[..], [Effect::LoadPage { offset, near: Some((id, at)), .. }]
+                if *offset == selected - WINDOW / 2 && *at == *offset && *id == *at as i64 + 1),
+            "{fx:?}"
+        );
         assert!(
             s.update(Action::Bottom).is_empty(),
             "no second request while one is out"
         );
         assert_eq!(s.selected, 999);
+        // The answer for the old selection comes; the operator has moved on: ask again.
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 30,
+            rows: rows(WINDOW),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(
+            matches!(
+                &fx[..],
+                [Effect::LoadPage {
+                    offset: 939,
+                    near: Some(_),
+                    ..
+                }]
+            ),
+            "{fx:?}"
+        );
+        // A page that does not hold the selection it was asked for keeps the nearest row.
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 800,
+            rows: rows(60),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(fx.is_empty());
+        assert_eq!(s.selected, 859);
+        assert!(s.selected_mention().is_some());
     }
 
     #[test]
