@@ -77,6 +77,13 @@ fn main() {
     println!("machine: {} cores, {}", cores(), cpu_model());
     println!();
 
+    // The console first: the ingest runs write and delete hundreds of megabytes, whose writeback
+    // would otherwise compete with the console's reads. Each cache size in a child process.
+    let small_db = cache(&dir, SMALL, fresh);
+    let big_db = cache(&dir, big, fresh);
+    let s = run_child(&small_db);
+    let b = run_child(&big_db);
+
     // 1. Ingest.
     let n_ingest = if quick { 20_000 } else { 100_000 };
     let ingest = ingest_figures(&dir, n_ingest);
@@ -109,11 +116,7 @@ fn main() {
     );
     println!();
 
-    // 2. The console, each cache size in a child process.
-    let small_db = cache(&dir, SMALL, fresh);
-    let big_db = cache(&dir, big, fresh);
-    let s = run_child(&small_db);
-    let b = run_child(&big_db);
+    // 2. The console.
     println!("2. The console at {big} cached mentions against {SMALL} ({COLS}x{LINES} terminal)");
     let row = |name: &str, unit: &str, x: f64, y: f64| {
         println!("   {name:<40} {x:>10.1} {unit:<3} {y:>10.1} {unit}");
@@ -750,8 +753,10 @@ struct Console {
 }
 
 impl Console {
-    /// Opens the store and draws the first full frame, as the console starts.
-    fn start(db: &Path, library: Arc<Library>) -> Console {
+    /// Opens the store and draws the first full frame, as the console starts; returns the
+    /// console and what its first page asked for next (the rest of the window, which the
+    /// console's worker reads after that frame).
+    fn start(db: &Path, library: Arc<Library>) -> (Console, Vec<Effect>) {
         let store = Store::open(db).expect("the store opens");
         let keys = KeyMap::new(&Config::default().keys).expect("default keys");
         let bytes = Counter::default();
@@ -779,26 +784,47 @@ impl Console {
         // Paint first (as the console does), then the first page, then the full frame.
         c.draw();
         let fx = c.state.start();
-        c.perform(fx);
+        let (next, _) = c.perform_once(fx);
         c.draw();
-        c
+        c.state.dirty = false;
+        (c, next)
+    }
+
+    /// The rest of the start: what the first page asked for, and its frame.
+    fn settle(&mut self, next: Vec<Effect>) {
+        self.perform(next);
+        self.draw();
+        self.state.dirty = false;
     }
 
     /// Runs the page loads among `fx` as the worker would, feeding the answers back.
     fn perform(&mut self, fx: Vec<Effect>) -> bool {
         let mut loaded = false;
         let mut pending = fx;
-        while let Some(e) = pending.pop() {
+        while !pending.is_empty() {
+            let (again, any) = self.perform_once(pending);
+            loaded |= any;
+            pending = again;
+        }
+        loaded
+    }
+
+    /// Runs the page loads among `fx` once; returns the effects their answers asked for.
+    fn perform_once(&mut self, fx: Vec<Effect>) -> (Vec<Effect>, bool) {
+        let mut loaded = false;
+        let mut next = Vec::new();
+        for e in fx {
             if let Effect::LoadPage {
                 query,
                 offset,
                 near,
+                limit,
             } = e
             {
                 loaded = true;
                 let (offset, rows, total, counts, crisis) =
-                    load_page(&self.store, &query, offset, near).expect("the page loads");
-                pending.extend(self.state.update(Action::Page {
+                    load_page(&self.store, &query, offset, near, limit).expect("the page loads");
+                next.extend(self.state.update(Action::Page {
                     query,
                     offset,
                     rows,
@@ -808,7 +834,7 @@ impl Console {
                 }));
             }
         }
-        loaded
+        (next, loaded)
     }
 
     fn draw(&mut self) {
@@ -871,11 +897,12 @@ fn child(db: &Path) -> Figures {
     let mut starts = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let c = Console::start(db, library());
+        let (c, _) = Console::start(db, library());
         starts.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(!c.state.rows.is_empty(), "the queue has rows");
     }
-    let mut c = Console::start(db, library());
+    let (mut c, next) = Console::start(db, library());
+    c.settle(next);
 
     // The Done view holds nearly the whole cache: 400 presses down from its top, then 400 up
     // from its far end; several of them load the next page.

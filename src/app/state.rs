@@ -15,6 +15,10 @@ use crate::store::{Counts, Filter, QueueQuery, View};
 /// Rows fetched around the selection.
 pub const WINDOW: usize = 120;
 
+/// Rows of the very first page: a screenful, so the first frame waits for as few reads as
+/// possible; the rest of the window follows at once.
+pub const FIRST: usize = 48;
+
 /// Everything that can happen to the console: keys (already mapped) and answers from the worker.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -85,12 +89,13 @@ pub enum Action {
 /// Work for the worker; its answers come back as [`Action`]s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Rows from `offset` on; `near`: a row of the current page and its index, to find the new
-    /// page from (an index seek in the store, however deep the view).
+    /// Up to `limit` rows from `offset` on; `near`: a row of the current page and its index, to
+    /// find the new page from (an index seek in the store, however deep the view).
     LoadPage {
         query: QueueQuery,
         offset: usize,
         near: Option<(MentionId, usize)>,
+        limit: usize,
     },
     Preview {
         mention: MentionId,
@@ -305,12 +310,11 @@ impl AppState {
     pub fn start(&mut self) -> Vec<Effect> {
         self.loading = true;
         self.poll.started = true;
-        vec![
-            self.load(0),
-            Effect::Reconcile,
-            Effect::StartPolling,
-            Effect::Wake,
-        ]
+        let mut first = self.load(0);
+        if let Effect::LoadPage { limit, .. } = &mut first {
+            *limit = FIRST;
+        }
+        vec![first, Effect::Reconcile, Effect::StartPolling, Effect::Wake]
     }
 
     pub fn selected_mention(&self) -> Option<&Mention> {
@@ -344,6 +348,7 @@ impl AppState {
             query: self.query.clone(),
             offset,
             near,
+            limit: WINDOW,
         }
     }
 
@@ -437,6 +442,8 @@ impl AppState {
                     // An answer to an older query; ask for the current one.
                     return self.reload();
                 }
+                // The first page is a screenful: ask for the rest of the window behind it.
+                let first = !self.loaded && rows.len() == FIRST && total > FIRST;
                 self.offset = offset;
                 self.rows = rows;
                 self.rows_query = Some(query);
@@ -458,6 +465,9 @@ impl AppState {
                         .clamp(self.offset, self.offset + self.rows.len() - 1);
                 } else if self.rows.is_empty() && total > 0 && offset > 0 {
                     self.selected = 0;
+                    return self.reload();
+                }
+                if first {
                     return self.reload();
                 }
                 Vec::new()
@@ -897,6 +907,7 @@ mod tests {
                 query: QueueQuery::default(),
                 offset: 0,
                 near: None,
+                limit: FIRST,
             }
         );
         s.update(Action::Page {
@@ -994,6 +1005,42 @@ mod tests {
                 .as_ref()
                 .is_some_and(|n| n.error && n.text.contains("expired"))
         );
+    }
+
+    #[test]
+    fn the_first_page_is_a_screenful_and_the_window_follows() {
+        let mut s = AppState::new("Acme".into(), true, library(), NOW);
+        s.start();
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(FIRST),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(s.dirty && s.selected_mention().is_some(), "drawn at once");
+        assert_eq!(
+            fx,
+            vec![Effect::LoadPage {
+                query: QueueQuery::default(),
+                offset: 0,
+                near: Some((1, 0)),
+                limit: WINDOW,
+            }]
+        );
+        // A view shorter than a screenful needs nothing more.
+        let mut s = AppState::new("Acme".into(), true, library(), NOW);
+        s.start();
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(5),
+            total: 5,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(fx.is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::runtime::Handle;
 
 use super::desk::Desk;
 use super::poller;
-use super::state::{Action, Effect, WINDOW};
+use super::state::{Action, Effect};
 use crate::domain::{Mention, MentionId, MentionState};
 use crate::store::{Counts, QueueQuery, Store};
 
@@ -62,10 +62,11 @@ pub fn load_page(
     q: &QueueQuery,
     offset: usize,
     near: Option<(MentionId, usize)>,
+    limit: usize,
 ) -> crate::store::Result<PageAnswer> {
     let now = OffsetDateTime::now_utc();
     let total = s.count(q, now)?;
-    let (offset, rows) = s.page_near(q, offset, near, total, WINDOW)?;
+    let (offset, rows) = s.page_near(q, offset, near, total, limit)?;
     Ok((offset, rows, total, s.counts(now)?, s.crisis()?))
 }
 
@@ -76,11 +77,12 @@ async fn perform(desk: &Desk, effect: Effect) -> Option<Action> {
             query,
             offset,
             near,
+            limit,
         } => {
             let q = query.clone();
             let answer = desk
                 .store
-                .call(move |s| load_page(s, &q, offset, near))
+                .call(move |s| load_page(s, &q, offset, near, limit))
                 .await;
             match answer {
                 Ok((offset, rows, total, counts, crisis)) => Some(Action::Page {
