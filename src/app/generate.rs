@@ -184,9 +184,13 @@ pub struct Generator {
 fn clauses(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         cur.push(c);
-        if matches!(c, '.' | '!' | '?' | '\n') && cur.trim().len() > 12 {
+        // A clause ends at a stop followed by a space (not inside a handle or a link).
+        let ends = c == '\n'
+            || (matches!(c, '.' | '!' | '?') && chars.peek().is_none_or(|n| n.is_whitespace()));
+        if ends && cur.trim().len() > 12 {
             out.push(cur.trim().to_owned());
             cur.clear();
         }
@@ -581,6 +585,10 @@ mod tests {
                 .all(|w| w[0].created_at <= w[1].created_at + Duration::hours(5))
         );
         assert!(all[0].created_at < now - Duration::days(360));
+        assert!(
+            all.iter().all(|m| !m.text.contains("@pharma. social")),
+            "handles and links stay whole"
+        );
 
         let mut store = Store::open_in_memory().unwrap();
         demo_accounts(&mut store).unwrap();
