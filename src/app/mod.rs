@@ -5,6 +5,8 @@ pub mod compliance;
 pub mod desk;
 pub mod export;
 mod forms;
+#[doc(hidden)]
+pub mod generate;
 pub mod library;
 pub mod poller;
 pub mod state;

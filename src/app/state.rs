@@ -15,6 +15,10 @@ use crate::store::{Counts, Filter, QueueQuery, View};
 /// Rows fetched around the selection.
 pub const WINDOW: usize = 120;
 
+/// Rows of the very first page: a screenful, so the first frame waits for as few reads as
+/// possible; the rest of the window follows at once.
+pub const FIRST: usize = 48;
+
 /// Everything that can happen to the console: keys (already mapped) and answers from the worker.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -95,9 +99,13 @@ pub enum Action {
 /// Work for the worker; its answers come back as [`Action`]s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Up to `limit` rows from `offset` on; `near`: a row of the current page and its index, to
+    /// find the new page from (an index seek in the store, however deep the view).
     LoadPage {
         query: QueueQuery,
         offset: usize,
+        near: Option<(MentionId, usize)>,
+        limit: usize,
     },
     Preview {
         mention: MentionId,
@@ -250,6 +258,10 @@ pub struct AppState {
     /// Index of the first row of `rows` in the whole view.
     pub offset: usize,
     pub rows: Vec<Mention>,
+    /// The query `rows` were read for.
+    rows_query: Option<QueueQuery>,
+    /// The selection when the last page was asked for.
+    asked_for: usize,
     pub total: usize,
     /// Absolute index of the selected row in the view.
     pub selected: usize,
@@ -294,6 +306,8 @@ impl AppState {
             query: QueueQuery::default(),
             offset: 0,
             rows: Vec::new(),
+            rows_query: None,
+            asked_for: 0,
             total: 0,
             selected: 0,
             counts: Counts::default(),
@@ -317,12 +331,11 @@ impl AppState {
     pub fn start(&mut self) -> Vec<Effect> {
         self.loading = true;
         self.poll.started = true;
-        vec![
-            self.load(0),
-            Effect::Reconcile,
-            Effect::StartPolling,
-            Effect::Wake,
-        ]
+        let mut first = self.load(0);
+        if let Effect::LoadPage { limit, .. } = &mut first {
+            *limit = FIRST;
+        }
+        vec![first, Effect::Reconcile, Effect::StartPolling, Effect::Wake]
     }
 
     pub fn selected_mention(&self) -> Option<&Mention> {
@@ -344,14 +357,25 @@ impl AppState {
     }
 
     fn load(&self, offset: usize) -> Effect {
+        // The row of the current page nearest to where the new one starts.
+        let near = match (self.rows_query.as_ref(), self.rows.len()) {
+            (Some(q), n) if *q == self.query && n > 0 => {
+                let at = offset.clamp(self.offset, self.offset + n - 1);
+                Some((self.rows[at - self.offset].id, at))
+            }
+            _ => None,
+        };
         Effect::LoadPage {
             query: self.query.clone(),
             offset,
+            near,
+            limit: WINDOW,
         }
     }
 
     fn reload(&mut self) -> Vec<Effect> {
         self.loading = true;
+        self.asked_for = self.selected;
         let start = self.selected.saturating_sub(WINDOW / 2);
         let mut fx = vec![self.load(start)];
         if self.query.view == View::Review {
@@ -377,7 +401,9 @@ impl AppState {
         let end = self.offset + self.rows.len();
         let margin = WINDOW / 4;
         let near_start = self.selected < self.offset + margin && self.offset > 0;
-        let near_end = self.selected + margin >= end && end < self.total;
+        // A short page already reaches the end of the view.
+        let near_end =
+            self.selected + margin >= end && end < self.total && self.rows.len() >= WINDOW;
         if (near_start || near_end || self.selected_mention().is_none()) && !self.loading {
             return self.reload();
         }
@@ -438,8 +464,11 @@ impl AppState {
                     // An answer to an older query; ask for the current one.
                     return self.reload();
                 }
+                // The first page is a screenful: ask for the rest of the window behind it.
+                let first = !self.loaded && rows.len() == FIRST && total > FIRST;
                 self.offset = offset;
                 self.rows = rows;
+                self.rows_query = Some(query);
                 self.total = total;
                 self.counts = counts;
                 self.crisis = crisis;
@@ -447,7 +476,20 @@ impl AppState {
                 if self.selected >= total {
                     self.selected = total.saturating_sub(1);
                 }
-                if self.selected_mention().is_none() && total > 0 {
+                if self.selected_mention().is_none() && !self.rows.is_empty() {
+                    if self.selected != self.asked_for {
+                        // The operator moved on while the page was read: read theirs.
+                        return self.reload();
+                    }
+                    // The view changed under the selection: keep it on the nearest row read.
+                    self.selected = self
+                        .selected
+                        .clamp(self.offset, self.offset + self.rows.len() - 1);
+                } else if self.rows.is_empty() && total > 0 && offset > 0 {
+                    self.selected = 0;
+                    return self.reload();
+                }
+                if first {
                     return self.reload();
                 }
                 Vec::new()
@@ -907,7 +949,9 @@ mod tests {
             fx[0],
             Effect::LoadPage {
                 query: QueueQuery::default(),
-                offset: 0
+                offset: 0,
+                near: None,
+                limit: FIRST,
             }
         );
         s.update(Action::Page {
@@ -1008,6 +1052,42 @@ mod tests {
     }
 
     #[test]
+    fn the_first_page_is_a_screenful_and_the_window_follows() {
+        let mut s = AppState::new("Acme".into(), true, library(), NOW);
+        s.start();
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(FIRST),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(s.dirty && s.selected_mention().is_some(), "drawn at once");
+        assert_eq!(
+            fx,
+            vec![Effect::LoadPage {
+                query: QueueQuery::default(),
+                offset: 0,
+                near: Some((1, 0)),
+                limit: WINDOW,
+            }]
+        );
+        // A view shorter than a screenful needs nothing more.
+        let mut s = AppState::new("Acme".into(), true, library(), NOW);
+        s.start();
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 0,
+            rows: rows(5),
+            total: 5,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(fx.is_empty());
+    }
+
+    #[test]
     fn moving_pages_around_the_selection() {
         let mut s = AppState::new("Acme".into(), true, library(), NOW);
         s.update(Action::Page {
@@ -1022,12 +1102,50 @@ mod tests {
             assert!(s.update(Action::Down).is_empty());
         }
         let fx = s.update(Action::Down);
-        assert!(matches!(fx[..], [Effect::LoadPage { .. }]), "{fx:?}");
+        // The next page is found from a row on screen, not counted from the start.
+        let selected = s.selected;
+        assert!(
+            matches!(&fx[..], [Effect::LoadPage { offset, near: Some((id, at)), .. }]
+                if *offset == selected - WINDOW / 2 && *at == *offset && *id == *at as i64 + 1),
+            "{fx:?}"
+        );
         assert!(
             s.update(Action::Bottom).is_empty(),
             "no second request while one is out"
         );
         assert_eq!(s.selected, 999);
+        // The answer for the old selection comes; the operator has moved on: ask again.
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 30,
+            rows: rows(WINDOW),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(
+            matches!(
+                &fx[..],
+                [Effect::LoadPage {
+                    offset: 939,
+                    near: Some(_),
+                    ..
+                }]
+            ),
+            "{fx:?}"
+        );
+        // A page that does not hold the selection it was asked for keeps the nearest row.
+        let fx = s.update(Action::Page {
+            query: QueueQuery::default(),
+            offset: 800,
+            rows: rows(60),
+            total: 1000,
+            counts: Counts::default(),
+            crisis: None,
+        });
+        assert!(fx.is_empty());
+        assert_eq!(s.selected, 859);
+        assert!(s.selected_mention().is_some());
     }
 
     #[test]

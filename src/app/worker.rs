@@ -10,8 +10,9 @@ use tokio::runtime::Handle;
 
 use super::desk::Desk;
 use super::poller;
-use super::state::{Action, Effect, WINDOW};
-use crate::domain::MentionState;
+use super::state::{Action, Effect};
+use crate::domain::{Mention, MentionId, MentionState};
+use crate::store::{Counts, QueueQuery, Store};
 
 pub struct Worker {
     desk: Arc<Desk>,
@@ -52,29 +53,44 @@ impl Worker {
     }
 }
 
+/// What a page load reads: where the page starts, its rows, the view's length, the status bar's
+/// counts and crisis mode. None of it walks the whole table (see `Store::page_near`, `counts`).
+pub type PageAnswer = (usize, Vec<Mention>, usize, Counts, Option<String>);
+
+/// Runs an [`Effect::LoadPage`] against the store, as the store thread does for the console.
+pub fn load_page(
+    s: &Store,
+    q: &QueueQuery,
+    offset: usize,
+    near: Option<(MentionId, usize)>,
+    limit: usize,
+) -> crate::store::Result<PageAnswer> {
+    let now = OffsetDateTime::now_utc();
+    let total = s.count(q, now)?;
+    let (offset, rows) = s.page_near(q, offset, near, total, limit)?;
+    Ok((offset, rows, total, s.counts(now)?, s.crisis()?))
+}
+
 async fn perform(desk: &Desk, effect: Effect, tx: &Sender<Action>) -> Option<Action> {
     let no_vars = BTreeMap::new();
     match effect {
-        Effect::LoadPage { query, offset } => {
+        Effect::LoadPage {
+            query,
+            offset,
+            near,
+            limit,
+        } => {
             let q = query.clone();
             let answer = desk
                 .store
                 .call(move |s| {
-                    let now = OffsetDateTime::now_utc();
                     // Read first: a commit by another process after it shows as a change.
                     let version = s.data_version()?;
-                    let rows = s.page(&q, now, offset, WINDOW)?;
-                    Ok((
-                        rows,
-                        s.count(&q, now)?,
-                        s.counts(now)?,
-                        s.crisis()?,
-                        version,
-                    ))
+                    Ok((load_page(s, &q, offset, near, limit)?, version))
                 })
                 .await;
             match answer {
-                Ok((rows, total, counts, crisis, version)) => {
+                Ok(((offset, rows, total, counts, crisis), version)) => {
                     let _ = tx.send(Action::Page {
                         query,
                         offset,

@@ -234,6 +234,123 @@ fn cap(mut s: String) -> String {
     s
 }
 
+/// Reads a page of mention notifications (the body of `GET /api/v1/notifications`) for the
+/// account named `account`, as a poll does: the mentions newer than `cursor`, what was skipped and
+/// why, and the newest id as the next cursor (`more` is for the caller, who sees the headers).
+/// Pure: no I/O, for tests and benchmarks of the ingest path.
+pub fn parse_page(
+    account: &str,
+    body: &str,
+    cursor: Option<&str>,
+) -> Result<FetchPage, PlatformError> {
+    let items: Vec<Value> = serde_json::from_str(body)
+        .map_err(|e| PlatformError::Malformed(format!("the body is not the JSON expected: {e}")))?;
+    Ok(read_notifications(account, &items, cursor).0)
+}
+
+/// The mentions of a page of notifications, and whether the server honoured the cursor (false
+/// when it sent items at or below it: it ignores the bounds, so asking again would only bring the
+/// same page).
+fn read_notifications(account: &str, items: &[Value], cursor: Option<&str>) -> (FetchPage, bool) {
+    let mut page = FetchPage::default();
+    let mut newest: Option<String> = None;
+    let mut honoured = true;
+    for item in items {
+        let Some(id) = value_id(item) else {
+            page.skipped.push("a notification without an id".into());
+            continue;
+        };
+        if !newer(&id, cursor) {
+            honoured = false;
+            continue;
+        }
+        if newer(&id, newest.as_deref()) {
+            newest = Some(id.clone());
+        }
+        match item.get("type").and_then(Value::as_str) {
+            Some("mention") => {}
+            // A server that ignores `types[]`: not a mention, nothing to read.
+            Some(_) => continue,
+            None => {
+                page.skipped
+                    .push(format!("notification {id}: it has no type"));
+                continue;
+            }
+        }
+        match notification_mention(account, item) {
+            Ok(m) => page.mentions.push(m),
+            Err(why) => page.skipped.push(format!("notification {id}: {why}")),
+        }
+    }
+    page.cursor = newest;
+    (page, honoured)
+}
+
+fn notification_mention(account: &str, item: &Value) -> Result<IncomingMention, String> {
+    let n: Notification =
+        serde_json::from_value(item.clone()).map_err(|e| format!("unreadable: {e}"))?;
+    let status = n.status.ok_or("a mention without a status")?;
+    incoming(account, status, n.account)
+}
+
+/// A status as a mention; `account` (the notification's) wins over the status's own.
+fn incoming(
+    account_name: &str,
+    status: Status,
+    account: Option<Account>,
+) -> Result<IncomingMention, String> {
+    let account = account
+        .or(status.account)
+        .ok_or("the status has no account")?;
+    let remote_id = non_empty(status.id).ok_or("the status has no id")?;
+    let account_id = non_empty(account.id).ok_or("the account has no id")?;
+    let acct = non_empty(account.acct)
+        .map(|a| a.trim().trim_start_matches('@').to_owned())
+        .ok_or("the account has no acct")?;
+    let created = status
+        .created_at
+        .as_deref()
+        .ok_or("the status has no created_at")?;
+    let created_at = OffsetDateTime::parse(created, &Rfc3339)
+        .map_err(|_| format!("created_at '{created}' is not an RFC 3339 time"))?;
+    let content = status.content.ok_or("the status has no content")?;
+    let private = match status.visibility.as_deref() {
+        Some("direct") => true,
+        Some("public" | "unlisted" | "private") => false,
+        Some(other) => return Err(format!("unknown visibility '{other}'")),
+        None => return Err("the status has no visibility".into()),
+    };
+    let mut text = html_to_text(&content);
+    if let Some(warning) = non_empty(status.spoiler_text) {
+        text = format!("CW: {}\n\n{text}", warning.trim());
+    }
+    let reply_ref = serde_json::to_string(&ReplyRef {
+        account_id,
+        acct: acct.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    let url = non_empty(status.url)
+        .or_else(|| non_empty(status.uri))
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    Ok(IncomingMention {
+        platform: Platform::Mastodon,
+        account: account_name.to_owned(),
+        remote_id,
+        author: Author {
+            handle: acct,
+            display_name: account.display_name.unwrap_or_default(),
+            bio: cap(html_to_text(account.note.as_deref().unwrap_or_default())),
+        },
+        text: cap(text),
+        created_at,
+        url,
+        in_reply_to: non_empty(status.in_reply_to_id),
+        parent_text: None,
+        reply_ref: Some(reply_ref),
+        private,
+    })
+}
+
 impl Mastodon {
     fn new(spec: &AccountSpec, base: Url, token: Secret) -> Result<Mastodon, PlatformError> {
         Ok(Mastodon {
@@ -358,54 +475,14 @@ impl Mastodon {
         let (headers, items): (_, Vec<Value>) = self.get_json(&url).await?;
         let has_link = headers.contains_key(LINK);
         let next = link_rel(&headers, "next").is_some();
-
-        let mut page = FetchPage::default();
-        let mut newest: Option<String> = None;
-        // False when the server sent items at or below the cursor: it ignores the bounds, so
-        // asking again would only bring the same page.
-        let mut honoured = true;
-        for item in &items {
-            let Some(id) = value_id(item) else {
-                page.skipped.push("a notification without an id".into());
-                continue;
-            };
-            if !newer(&id, cursor) {
-                honoured = false;
-                continue;
-            }
-            if newer(&id, newest.as_deref()) {
-                newest = Some(id.clone());
-            }
-            match item.get("type").and_then(Value::as_str) {
-                Some("mention") => {}
-                // A server that ignores `types[]`: not a mention, nothing to read.
-                Some(_) => continue,
-                None => {
-                    page.skipped
-                        .push(format!("notification {id}: it has no type"));
-                    continue;
-                }
-            }
-            match self.notification_mention(item) {
-                Ok(m) => page.mentions.push(m),
-                Err(why) => page.skipped.push(format!("notification {id}: {why}")),
-            }
-        }
+        let (mut page, honoured) = read_notifications(&self.account, &items, cursor);
         let full = if has_link {
             next
         } else {
             items.len() >= NOTIFICATIONS_PAGE
         };
-        page.more = full && honoured && newest.is_some();
-        page.cursor = newest;
+        page.more = full && honoured && page.cursor.is_some();
         Ok(page)
-    }
-
-    fn notification_mention(&self, item: &Value) -> Result<IncomingMention, String> {
-        let n: Notification =
-            serde_json::from_value(item.clone()).map_err(|e| format!("unreadable: {e}"))?;
-        let status = n.status.ok_or("a mention without a status")?;
-        self.incoming(status, n.account)
     }
 
     /// A status as a mention; `account` (the notification's) wins over the status's own.
@@ -414,56 +491,7 @@ impl Mastodon {
         status: Status,
         account: Option<Account>,
     ) -> Result<IncomingMention, String> {
-        let account = account
-            .or(status.account)
-            .ok_or("the status has no account")?;
-        let remote_id = non_empty(status.id).ok_or("the status has no id")?;
-        let account_id = non_empty(account.id).ok_or("the account has no id")?;
-        let acct = non_empty(account.acct)
-            .map(|a| a.trim().trim_start_matches('@').to_owned())
-            .ok_or("the account has no acct")?;
-        let created = status
-            .created_at
-            .as_deref()
-            .ok_or("the status has no created_at")?;
-        let created_at = OffsetDateTime::parse(created, &Rfc3339)
-            .map_err(|_| format!("created_at '{created}' is not an RFC 3339 time"))?;
-        let content = status.content.ok_or("the status has no content")?;
-        let private = match status.visibility.as_deref() {
-            Some("direct") => true,
-            Some("public" | "unlisted" | "private") => false,
-            Some(other) => return Err(format!("unknown visibility '{other}'")),
-            None => return Err("the status has no visibility".into()),
-        };
-        let mut text = html_to_text(&content);
-        if let Some(warning) = non_empty(status.spoiler_text) {
-            text = format!("CW: {}\n\n{text}", warning.trim());
-        }
-        let reply_ref = serde_json::to_string(&ReplyRef {
-            account_id,
-            acct: acct.clone(),
-        })
-        .map_err(|e| e.to_string())?;
-        let url = non_empty(status.url)
-            .or_else(|| non_empty(status.uri))
-            .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
-        Ok(IncomingMention {
-            platform: Platform::Mastodon,
-            account: self.account.clone(),
-            remote_id,
-            author: Author {
-                handle: acct,
-                display_name: account.display_name.unwrap_or_default(),
-                bio: cap(html_to_text(account.note.as_deref().unwrap_or_default())),
-            },
-            text: cap(text),
-            created_at,
-            url,
-            in_reply_to: non_empty(status.in_reply_to_id),
-            parent_text: None,
-            reply_ref: Some(reply_ref),
-            private,
-        })
+        incoming(&self.account, status, account)
     }
 
     async fn fetch_watch(

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-use super::{Result, Store, StoreError, append_audit, corrupt};
+use super::{Result, Store, StoreError, Tally, append_audit, corrupt};
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::{AeCase, Element, MentionId};
 
@@ -71,10 +71,12 @@ impl Store {
                     now.unix_timestamp(),
                 ],
             )?;
-            let n = tx.execute(
-                "UPDATE mentions SET ae_due_at = ?2 WHERE id = ?1",
-                params![case.mention, case.due_at.unix_timestamp()],
-            )?;
+            let n = Tally::around(tx, case.mention, || {
+                Ok(tx.execute(
+                    "UPDATE mentions SET ae_due_at = ?2 WHERE id = ?1",
+                    params![case.mention, case.due_at.unix_timestamp()],
+                )?)
+            })?;
             if n == 0 {
                 return Err(StoreError::NoMention(case.mention));
             }
@@ -108,8 +110,13 @@ impl Store {
         self.write(|tx| {
             let mut stmt =
                 tx.prepare_cached("UPDATE ae_cases SET exported_at = ?2 WHERE mention_id = ?1")?;
+            // The mention keeps a copy, for the AE view's index.
+            let mut reported =
+                tx.prepare_cached("UPDATE mentions SET ae_reported = 1 WHERE id = ?1")?;
             for m in mentions {
-                stmt.execute(params![m, now.unix_timestamp()])?;
+                if stmt.execute(params![m, now.unix_timestamp()])? == 1 {
+                    reported.execute([m])?;
+                }
             }
             append_audit(tx, audit)
         })

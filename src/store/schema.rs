@@ -218,6 +218,45 @@ const V7: &str = r#"
 ALTER TABLE outbox ADD COLUMN owner TEXT;
 "#;
 
+/// Scale: the status bar's counts kept in one row, changed in the same transaction as the
+/// mentions they count (so no page load counts the whole table); the AE view's order served by an
+/// index (`ae_reported` mirrors `ae_cases.exported_at IS NOT NULL` on the mention); and the
+/// full-text index made contentless (search reads only its rowids; the text lives in `mentions`),
+/// which halves what ingest writes for it.
+const V8: &str = r#"
+DROP TABLE mention_fts;
+CREATE VIRTUAL TABLE mention_fts USING fts5 (text, handle, content = '', columnsize = 0);
+INSERT INTO mention_fts (rowid, text, handle)
+    SELECT m.id, m.text, a.handle FROM mentions m JOIN authors a ON a.id = m.author_id;
+
+ALTER TABLE mentions ADD COLUMN ae_reported INTEGER NOT NULL DEFAULT 0;
+UPDATE mentions SET ae_reported = 1
+    WHERE id IN (SELECT mention_id FROM ae_cases WHERE exported_at IS NOT NULL);
+DROP INDEX mentions_ae;
+CREATE INDEX mentions_ae ON mentions (ae_reported, ae_due_at) WHERE ae_due_at IS NOT NULL;
+
+CREATE TABLE mention_counts (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    open         INTEGER NOT NULL,          -- state open, answer lane
+    moderation   INTEGER NOT NULL,          -- state open, moderation lane
+    ae_open      INTEGER NOT NULL,          -- state open, flagged AE
+    crisis_open  INTEGER NOT NULL,          -- state open, flagged crisis
+    snoozed      INTEGER NOT NULL,
+    done         INTEGER NOT NULL,
+    ae           INTEGER NOT NULL           -- in the AE view (an AE clock is running or ran)
+);
+INSERT INTO mention_counts (id, open, moderation, ae_open, crisis_open, snoozed, done, ae)
+SELECT 1,
+    coalesce(sum(CASE WHEN state = 'open' AND moderation = 0 THEN 1 ELSE 0 END), 0),
+    coalesce(sum(CASE WHEN state = 'open' AND moderation = 1 THEN 1 ELSE 0 END), 0),
+    coalesce(sum(CASE WHEN state = 'open' AND (flags & 1) != 0 THEN 1 ELSE 0 END), 0),
+    coalesce(sum(CASE WHEN state = 'open' AND (flags & 8) != 0 THEN 1 ELSE 0 END), 0),
+    coalesce(sum(CASE WHEN state = 'snoozed' THEN 1 ELSE 0 END), 0),
+    coalesce(sum(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0),
+    coalesce(sum(CASE WHEN ae_due_at IS NOT NULL THEN 1 ELSE 0 END), 0)
+FROM mentions;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -227,6 +266,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
@@ -281,5 +321,58 @@ mod tests {
             .query_row("SELECT count(*) FROM settings", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn the_counts_migration_counts_an_existing_cache() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, platform, handle) VALUES ('a', 'x', 'h');
+             INSERT INTO authors (id, platform, handle) VALUES (1, 'x', 'someone');
+             INSERT INTO mentions (id, platform, account, remote_id, author_id, text, created_at,
+                 fetched_at, tone, flags, confidence, reasons, tag_source, rank, moderation,
+                 due_at, state, ae_due_at)
+             VALUES
+                 (1, 'x', 'a', 'r1', 1, 'my rash', 0, 0, 'neutral', 1, 1, '[]', 'c', 1, 0, 5, 'open', 10),
+                 (2, 'x', 'a', 'r2', 1, 'spam', 0, 0, 'spam', 0, 1, '[]', 'c', 8, 1, 5, 'open', NULL),
+                 (3, 'x', 'a', 'r3', 1, 'recall?', 0, 0, 'neutral', 8, 1, '[]', 'c', 5, 0, 5, 'done', NULL),
+                 (4, 'x', 'a', 'r4', 1, 'dizzy', 0, 0, 'neutral', 1, 1, '[]', 'c', 1, 0, 5, 'snoozed', 20);
+             INSERT INTO mention_fts (rowid, text, handle) VALUES (1, 'my rash', 'someone');
+             INSERT INTO ae_cases (mention_id, reporter, reporter_state, patient, patient_state,
+                 product, product_state, reaction, reaction_state, verbatim, published_at, due_at,
+                 operator, created_at, updated_at, exported_at)
+             VALUES (4, '', 'missing', '', 'missing', '', 'missing', '', 'missing', 'dizzy', 0, 20,
+                 'op', 0, 0, 30);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let counts: (i64, i64, i64, i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT open, moderation, ae_open, crisis_open, snoozed, done, ae FROM mention_counts",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .unwrap();
+        assert_eq!(counts, (1, 1, 1, 0, 1, 1, 2));
+        let reported: Vec<i64> = conn
+            .prepare("SELECT id FROM mentions WHERE ae_reported = 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(reported, [4]);
+        // The full-text index was rebuilt from every mention, not only those it held.
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM mention_fts WHERE mention_fts MATCH '\"dizzy\"* OR \"someone\"*'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 4);
     }
 }

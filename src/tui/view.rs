@@ -86,6 +86,9 @@ impl Theme {
 #[derive(Debug, Default)]
 pub struct ViewState {
     pub table: TableState,
+    /// The index in the whole view of the first row on screen, so that a new page of rows around
+    /// the selection leaves the screen where it was (and repaints nothing).
+    pub top: usize,
 }
 
 pub fn tone_badge(t: Tone) -> &'static str {
@@ -416,8 +419,19 @@ fn draw_list(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme, vs: &mut
         .column_spacing(1)
         .row_highlight_style(theme.selected())
         .highlight_symbol("▶");
+    // When the selection leaves the screen, scroll by half a screen rather than a row: over SSH a
+    // one-row scroll repaints every row, a move within the screen only the two rows it touches.
+    let height = usize::from(area.height.saturating_sub(3)).max(1); // borders and header
+    if s.selected < vs.top || s.selected >= vs.top + height {
+        vs.top = s
+            .selected
+            .saturating_sub(height / 2)
+            .min(s.total.saturating_sub(height));
+    }
     vs.table.select(s.selected.checked_sub(s.offset));
+    *vs.table.offset_mut() = vs.top.saturating_sub(s.offset);
     f.render_stateful_widget(table, area, &mut vs.table);
+    vs.top = s.offset + vs.table.offset();
 }
 
 fn draw_detail(f: &mut Frame<'_>, area: Rect, s: &AppState, theme: Theme) {

@@ -1,0 +1,978 @@
+//! "Fast at a million mentions": every figure as a ratio measured in one run.
+//!
+//! `cargo bench --bench scale` (1,000,000 cached mentions against 1,000), or
+//! `cargo bench --bench scale -- --quick` (100,000 against 1,000; also `TONEDESK_SCALE_QUICK=1`).
+//! Caches are generated under `$TONEDESK_SCALE_DIR` (default `/tmp/scale-bench`) with
+//! `tonedesk::app::generate` (as `examples/gen-cache.rs` does) and reused by later runs; `--fresh`
+//! makes them again. Each cache size is measured in a child process of its own (this binary run
+//! with `--child`), so that its peak memory (`VmHWM`) is its own.
+//!
+//! 1. Ingest: Mastodon notification pages (40 mentions each) parsed by the connector's own code,
+//!    tagged by the classifier and stored by `Store::ingest`, one transaction a page, against a
+//!    plain rusqlite INSERT of the same rows into a fresh table of the same definition (same
+//!    columns, constraints and indexes; no author upsert, no full-text index, no counts, no foreign
+//!    key checks), 40 rows a transaction, same pragmas. Target: at least 0.5×.
+//! 2. The console at 1M against 1k: a key press to its finished frame (`AppState::update`, any
+//!    page load run against the store as the worker would, `view::draw` to a terminal), the start
+//!    to the first full frame (open the store, first page, counts, draw), peak memory. Targets:
+//!    at most 1.5×, 2×, 1.5×.
+//! 3. Over SSH: bytes written to the terminal for a cursor move (`j`) against a full redraw of the
+//!    same screen. Target: at most 10%.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
+use rusqlite::Connection;
+use time::OffsetDateTime;
+
+use tonedesk::app::generate::{self, Generator};
+use tonedesk::app::library::{Library, STARTER};
+use tonedesk::app::state::{Action, AppState, Effect};
+use tonedesk::app::worker::load_page;
+use tonedesk::config::Config;
+use tonedesk::domain::Platform;
+use tonedesk::domain::playbook::{self, Targets};
+use tonedesk::domain::{IncomingMention, Tags};
+use tonedesk::platforms::mastodon;
+use tonedesk::store::{Filter, Store, View};
+use tonedesk::tone::Classifier;
+use tonedesk::tui::keymap::KeyMap;
+use tonedesk::tui::view::{self, Theme, ViewState};
+
+const SMALL: usize = 1_000;
+const SEED: u64 = 1;
+/// The terminal the console figures are drawn on (a wide one: list and detail side by side).
+const COLS: u16 = 120;
+const LINES: u16 = 40;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let db = PathBuf::from(&args[i + 1]);
+        let figures = child(&db);
+        println!("{}", figures.line());
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick")
+        || std::env::var_os("TONEDESK_SCALE_QUICK").is_some_and(|v| !v.is_empty() && v != "0");
+    let fresh = args.iter().any(|a| a == "--fresh");
+    let big = if quick { 100_000 } else { 1_000_000 };
+    let dir = std::env::var_os("TONEDESK_SCALE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/scale-bench"));
+    std::fs::create_dir_all(&dir).expect("the bench folder can be made");
+
+    println!(
+        "tonedesk scale bench: {big} cached mentions against {SMALL}, caches in {}",
+        dir.display()
+    );
+    println!("machine: {} cores, {}", cores(), cpu_model());
+    println!();
+
+    // The console first: the ingest runs write and delete hundreds of megabytes, whose writeback
+    // would otherwise compete with the console's reads. Each cache size in a child process.
+    let small_db = cache(&dir, SMALL, fresh);
+    let big_db = cache(&dir, big, fresh);
+    let s = run_child(&small_db);
+    let b = run_child(&big_db);
+
+    // 1. Ingest.
+    let n_ingest = if quick { 20_000 } else { 100_000 };
+    let ingest = ingest_figures(&dir, n_ingest);
+    println!("1. Ingest ({n_ingest} mentions in Mastodon pages of 40, median of 3 runs each)");
+    println!(
+        "   parse only (connector code)  {:>10.0} mentions/s",
+        ingest.parse
+    );
+    println!(
+        "   parse + classify             {:>10.0} mentions/s",
+        ingest.classify
+    );
+    println!(
+        "   tonedesk: parse, tag, store  {:>10.0} mentions/s",
+        ingest.ours
+    );
+    println!(
+        "   raw rusqlite INSERT          {:>10.0} rows/s",
+        ingest.raw
+    );
+    ratio_line("   ratio", ingest.ours / ingest.raw, ">=", 0.5);
+    println!(
+        "   the store's part alone (Store::ingest of the tagged mentions) {:.0} mentions/s",
+        ingest.store
+    );
+    println!(
+        "{:<40} {:>8.3}x  (no target)",
+        "   store alone / raw",
+        ingest.store / ingest.raw
+    );
+    println!();
+
+    // 2. The console.
+    println!("2. The console at {big} cached mentions against {SMALL} ({COLS}x{LINES} terminal)");
+    let row = |name: &str, unit: &str, x: f64, y: f64| {
+        println!("   {name:<40} {x:>10.1} {unit:<3} {y:>10.1} {unit}");
+    };
+    println!(
+        "   {:<40} {:>14} {:>14}",
+        "",
+        format!("{SMALL}"),
+        format!("{big}")
+    );
+    row(
+        "key press to frame, median (Done view)",
+        "µs",
+        s.key_med,
+        b.key_med,
+    );
+    row(
+        "  presses that load a page, median",
+        "µs",
+        s.key_load_med,
+        b.key_load_med,
+    );
+    row("  slowest press", "µs", s.key_max, b.key_max);
+    row(
+        "  Done view of one platform, median",
+        "µs",
+        s.filtered_med,
+        b.filtered_med,
+    );
+    row(
+        "  open queue, j from the top, median",
+        "µs",
+        s.queue_med,
+        b.queue_med,
+    );
+    row(
+        "start to first full frame, median",
+        "ms",
+        s.start_ms,
+        b.start_ms,
+    );
+    row(
+        "peak memory (VmHWM)",
+        "MiB",
+        s.hwm_kb / 1024.0,
+        b.hwm_kb / 1024.0,
+    );
+    ratio_line("   key press ratio", b.key_med / s.key_med, "<=", 1.5);
+    ratio_line(
+        "   key press with a page load ratio",
+        b.key_load_med / s.key_load_med,
+        "<=",
+        1.5,
+    );
+    ratio_line("   start ratio", b.start_ms / s.start_ms, "<=", 2.0);
+    ratio_line("   peak memory ratio", b.hwm_kb / s.hwm_kb, "<=", 1.5);
+    println!();
+
+    // 3. Over SSH (measured on the big cache).
+    println!("3. Over SSH: bytes to the terminal ({COLS}x{LINES}, {big} cached mentions)");
+    println!(
+        "   full redraw (clear + draw)          {:>8.0} bytes",
+        b.full_bytes
+    );
+    println!(
+        "   j, detail pane open (default), median {:>6.0} bytes (90th percentile {:.0})",
+        b.j_bytes, b.j_p90
+    );
+    println!(
+        "   j, detail pane closed (Enter), median {:>6.0} bytes (90th percentile {:.0})",
+        b.j_closed_bytes, b.j_closed_p90
+    );
+    ratio_line(
+        "   j / full redraw, detail open",
+        b.j_bytes / b.full_bytes,
+        "<=",
+        0.10,
+    );
+    ratio_line(
+        "   j / full redraw, detail closed",
+        b.j_closed_bytes / b.full_closed_bytes,
+        "<=",
+        0.10,
+    );
+}
+
+fn ratio_line(name: &str, ratio: f64, op: &str, target: f64) {
+    let met = match op {
+        ">=" => ratio >= target,
+        _ => ratio <= target,
+    };
+    println!(
+        "{name:<40} {ratio:>8.3}x  (target {op} {target}x: {})",
+        if met { "met" } else { "NOT met" }
+    );
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+// ───────────────────────────── 1. Ingest ─────────────────────────────
+
+struct Ingest {
+    parse: f64,
+    classify: f64,
+    store: f64,
+    ours: f64,
+    raw: f64,
+}
+
+fn fresh_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+fn ingest_figures(dir: &Path, n: usize) -> Ingest {
+    // The pages a poll would fetch, made before any clock starts.
+    let now = OffsetDateTime::now_utc();
+    let mut g = Generator::new(SEED + 100, now, n).expect("the generator starts");
+    let mentions: Vec<IncomingMention> = (0..n).map(|_| g.next_mention()).collect();
+    let pages: Vec<String> = mentions.chunks(40).map(generate::mastodon_page).collect();
+    let account = "demo-mastodon";
+    let classifier = Classifier::new(Config::default().tone_config());
+    let targets = Targets::default();
+
+    let parse = rate(n, || {
+        for body in &pages {
+            std::hint::black_box(mastodon::parse_page(account, body, None).expect("parses"));
+        }
+    });
+    let classify = rate(n, || {
+        for body in &pages {
+            let page = mastodon::parse_page(account, body, None).expect("parses");
+            for m in &page.mentions {
+                std::hint::black_box(classifier.classify(&m.text, &m.author));
+            }
+        }
+    });
+
+    // The same rows for the raw insert, with their tags and authors' ids, worked out untimed.
+    let mut tagged: Vec<(IncomingMention, Tags)> = Vec::with_capacity(n);
+    for body in &pages {
+        for m in mastodon::parse_page(account, body, None)
+            .expect("parses")
+            .mentions
+        {
+            let tags = classifier.classify(&m.text, &m.author);
+            tagged.push((m, tags));
+        }
+    }
+    let mut author_ids = std::collections::HashMap::new();
+    let rows: Vec<RawRow> = tagged
+        .iter()
+        .map(|(m, tags)| {
+            let next = author_ids.len() as i64 + 1;
+            let author_id = *author_ids.entry(m.author.handle.clone()).or_insert(next);
+            RawRow::new(m, tags, author_id, &targets, now)
+        })
+        .collect();
+
+    let store_db = dir.join("ingest-store-only.db");
+    let ours_db = dir.join("ingest-tonedesk.db");
+    let raw_db = dir.join("ingest-raw.db");
+    let (mut ours, mut raw, mut store_only) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        // The store's part alone: the same tagged mentions, one ingest a page.
+        fresh_db(&store_db);
+        let mut store = Store::open(&store_db).expect("the store opens");
+        generate::demo_accounts(&mut store).expect("accounts");
+        let start = Instant::now();
+        for chunk in tagged.chunks(40) {
+            store.ingest(chunk, &targets, None, now).expect("ingest");
+        }
+        store_only.push(n as f64 / start.elapsed().as_secs_f64());
+        drop(store);
+        fresh_db(&store_db);
+
+        fresh_db(&ours_db);
+        let mut store = Store::open(&ours_db).expect("the store opens");
+        generate::demo_accounts(&mut store).expect("accounts");
+        let start = Instant::now();
+        let mut stored = 0;
+        for body in &pages {
+            let page = mastodon::parse_page(account, body, None).expect("parses");
+            let items: Vec<(IncomingMention, Tags)> = page
+                .mentions
+                .into_iter()
+                .map(|m| {
+                    let tags = classifier.classify(&m.text, &m.author);
+                    (m, tags)
+                })
+                .collect();
+            let cursor = page.cursor.unwrap_or_default();
+            stored += store
+                .ingest(&items, &targets, Some((account, "mentions", &cursor)), now)
+                .expect("ingest");
+        }
+        ours.push(n as f64 / start.elapsed().as_secs_f64());
+        assert_eq!(stored, n, "every mention stored");
+        let ddl = mentions_ddl(&ours_db);
+        drop(store);
+
+        fresh_db(&raw_db);
+        let mut conn = Connection::open(&raw_db).expect("opens");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("pragma");
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .expect("pragma");
+        // The rows' accounts and authors are not in this database: no foreign key checks.
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .expect("pragma");
+        conn.execute_batch(&ddl).expect("the same table");
+        let start = Instant::now();
+        for chunk in rows.chunks(40) {
+            let tx = conn.transaction().expect("tx");
+            {
+                let mut stmt = tx.prepare_cached(RAW_INSERT).expect("prepares");
+                for r in chunk {
+                    r.insert(&mut stmt);
+                }
+            }
+            tx.commit().expect("commits");
+        }
+        raw.push(n as f64 / start.elapsed().as_secs_f64());
+        if std::env::args().any(|a| a == "--breakdown") {
+            breakdown(&raw_db, &ddl, &rows);
+        }
+    }
+    fresh_db(&ours_db);
+    fresh_db(&raw_db);
+    Ingest {
+        parse,
+        classify,
+        store: median(store_only),
+        ours: median(ours),
+        raw: median(raw),
+    }
+}
+
+/// Where the store's time goes: the raw insert with one of the store's extra parts added.
+fn breakdown(db: &Path, ddl: &str, rows: &[RawRow]) {
+    let variants: [(&str, &str, bool, bool); 5] = [
+        ("raw", "", false, false),
+        (
+            "+ full-text index (contentless)",
+            "CREATE VIRTUAL TABLE mention_fts USING fts5 (text, handle, content = '', columnsize = 0);",
+            false,
+            false,
+        ),
+        (
+            "+ full-text index (with content)",
+            "CREATE VIRTUAL TABLE mention_fts USING fts5 (text, handle);",
+            false,
+            false,
+        ),
+        ("+ author lookup", "", true, false),
+        ("+ foreign keys", "", false, true),
+    ];
+    for (name, fts, author, fk) in variants {
+        fresh_db(db);
+        let mut conn = Connection::open(db).expect("opens");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("pragma");
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .expect("pragma");
+        conn.pragma_update(None, "foreign_keys", if fk { "ON" } else { "OFF" })
+            .expect("pragma");
+        conn.execute_batch(
+            "CREATE TABLE accounts (name TEXT PRIMARY KEY);
+             CREATE TABLE authors (id INTEGER PRIMARY KEY, platform TEXT NOT NULL, handle TEXT NOT NULL,
+                 UNIQUE (platform, handle));",
+        )
+        .expect("tables");
+        conn.execute_batch(ddl).expect("the same table");
+        conn.execute_batch(fts).expect("fts");
+        {
+            let tx = conn.transaction().expect("tx");
+            for a in ["demo-x", "demo-mastodon", "demo-bluesky"] {
+                tx.execute("INSERT INTO accounts (name) VALUES (?1)", [a])
+                    .expect("account");
+            }
+            let mut seen = std::collections::HashSet::new();
+            for r in rows {
+                if seen.insert(r.author_id) {
+                    tx.execute(
+                        "INSERT INTO authors (id, platform, handle) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                        rusqlite::params![r.author_id, r.platform, r.handle],
+                    )
+                    .expect("author");
+                }
+            }
+            tx.commit().expect("commits");
+        }
+        let start = Instant::now();
+        for chunk in rows.chunks(40) {
+            let tx = conn.transaction().expect("tx");
+            {
+                let mut stmt = tx.prepare_cached(RAW_INSERT).expect("prepares");
+                for r in chunk {
+                    if author {
+                        let _: i64 = tx
+                            .prepare_cached(
+                                "SELECT id FROM authors WHERE platform = ?1 AND handle = ?2",
+                            )
+                            .expect("prepares")
+                            .query_row(rusqlite::params![r.platform, r.handle], |x| x.get(0))
+                            .unwrap_or(0);
+                    }
+                    r.insert(&mut stmt);
+                    if !fts.is_empty() {
+                        tx.prepare_cached(
+                            "INSERT INTO mention_fts (rowid, text, handle) VALUES (?1, ?2, ?3)",
+                        )
+                        .expect("prepares")
+                        .execute(rusqlite::params![tx.last_insert_rowid(), r.text, r.handle])
+                        .expect("fts");
+                    }
+                }
+            }
+            tx.commit().expect("commits");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "   breakdown: {name:<34} {:>8.0} rows/s  {:>6.1} µs a row",
+            rows.len() as f64 / secs,
+            secs * 1e6 / rows.len() as f64
+        );
+    }
+}
+
+/// Runs `f` (which handles `n` mentions) three times; the median rate.
+fn rate(n: usize, mut f: impl FnMut()) -> f64 {
+    let runs: Vec<f64> = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            n as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(runs)
+}
+
+/// The store's own definition of `mentions` and its indexes.
+fn mentions_ddl(db: &Path) -> String {
+    let conn = Connection::open(db).expect("opens");
+    let mut stmt = conn
+        .prepare("SELECT sql FROM sqlite_master WHERE tbl_name = 'mentions' AND sql IS NOT NULL ORDER BY type DESC")
+        .expect("prepares");
+    let parts: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .expect("reads")
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    parts.join(";\n") + ";"
+}
+
+const RAW_INSERT: &str = "INSERT INTO mentions (platform, account, remote_id, author_id, text,
+    created_at, fetched_at, url, in_reply_to, parent_text, reply_ref, private, tone, flags,
+    confidence, reasons, tag_source, rank, moderation, due_at, ae_due_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+    ?20, ?21)";
+
+struct RawRow {
+    handle: String,
+    platform: &'static str,
+    account: String,
+    remote_id: String,
+    author_id: i64,
+    text: String,
+    created_at: i64,
+    fetched_at: i64,
+    url: Option<String>,
+    in_reply_to: Option<String>,
+    parent_text: Option<String>,
+    reply_ref: Option<String>,
+    private: bool,
+    tone: &'static str,
+    flags: u8,
+    confidence: f32,
+    reasons: String,
+    rank: u8,
+    moderation: bool,
+    due_at: i64,
+    ae_due_at: Option<i64>,
+}
+
+impl RawRow {
+    fn new(
+        m: &IncomingMention,
+        tags: &Tags,
+        author_id: i64,
+        targets: &Targets,
+        now: OffsetDateTime,
+    ) -> RawRow {
+        RawRow {
+            handle: m.author.handle.clone(),
+            platform: m.platform.as_str(),
+            account: m.account.clone(),
+            remote_id: m.remote_id.clone(),
+            author_id,
+            text: m.text.clone(),
+            created_at: m.created_at.unix_timestamp(),
+            fetched_at: now.unix_timestamp(),
+            url: m.url.clone(),
+            in_reply_to: m.in_reply_to.clone(),
+            parent_text: m.parent_text.clone(),
+            reply_ref: m.reply_ref.clone(),
+            private: m.private,
+            tone: tags.tone.as_str(),
+            flags: tags.flags.bits(),
+            confidence: tags.confidence,
+            reasons: serde_json::to_string(&tags.reasons).expect("json"),
+            rank: playbook::urgency_rank(tags),
+            moderation: playbook::lane(tags) == playbook::Lane::Moderation,
+            due_at: targets.due_at(m.created_at, tags).unix_timestamp(),
+            ae_due_at: tags
+                .flags
+                .contains(tonedesk::domain::Flag::Ae)
+                .then(|| targets.ae_report_due(m.created_at).unix_timestamp()),
+        }
+    }
+
+    fn insert(&self, stmt: &mut rusqlite::CachedStatement<'_>) {
+        stmt.execute(rusqlite::params![
+            self.platform,
+            self.account,
+            self.remote_id,
+            self.author_id,
+            self.text,
+            self.created_at,
+            self.fetched_at,
+            self.url,
+            self.in_reply_to,
+            self.parent_text,
+            self.reply_ref,
+            self.private,
+            self.tone,
+            self.flags,
+            self.confidence,
+            self.reasons,
+            "classifier",
+            self.rank,
+            self.moderation,
+            self.due_at,
+            self.ae_due_at,
+        ])
+        .expect("inserts");
+    }
+}
+
+// ───────────────────────────── caches ─────────────────────────────
+
+/// The database of a generated cache of `n` mentions, made when missing (or `fresh`).
+fn cache(dir: &Path, n: usize, fresh: bool) -> PathBuf {
+    let home = dir.join(format!("cache-{n}"));
+    let db = home.join("tonedesk.db");
+    let marker = home.join("generated");
+    if fresh || !marker.exists() {
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("the cache folder can be made");
+        let start = Instant::now();
+        eprintln!("generating {n} mentions into {} …", home.display());
+        let mut store = Store::open(&db).expect("opens");
+        generate::demo_accounts(&mut store).expect("accounts");
+        let classifier = Classifier::new(Config::default().tone_config());
+        let p = generate::populate(
+            &mut store,
+            &classifier,
+            SEED,
+            OffsetDateTime::now_utc(),
+            n,
+            &mut |_| {},
+        )
+        .expect("the cache is generated");
+        drop(store);
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "  {} mentions in {secs:.1}s ({:.0}/s): {} answered, {} open, {} snoozed, {} AE reports",
+            p.mentions,
+            p.mentions as f64 / secs,
+            p.done,
+            p.open,
+            p.snoozed,
+            p.ae_cases
+        );
+        std::fs::write(&marker, format!("{n} mentions, seed {SEED}\n")).expect("marker");
+    }
+    db
+}
+
+// ───────────────────────────── 2 and 3. The console ─────────────────────────────
+
+#[derive(Debug, Default)]
+struct Figures {
+    key_med: f64,
+    key_load_med: f64,
+    key_max: f64,
+    queue_med: f64,
+    filtered_med: f64,
+    start_ms: f64,
+    hwm_kb: f64,
+    full_bytes: f64,
+    full_closed_bytes: f64,
+    j_bytes: f64,
+    j_p90: f64,
+    j_closed_bytes: f64,
+    j_closed_p90: f64,
+}
+
+const FIELDS: usize = 13;
+
+impl Figures {
+    fn values(&self) -> [f64; FIELDS] {
+        [
+            self.key_med,
+            self.key_load_med,
+            self.key_max,
+            self.queue_med,
+            self.filtered_med,
+            self.start_ms,
+            self.hwm_kb,
+            self.full_bytes,
+            self.full_closed_bytes,
+            self.j_bytes,
+            self.j_p90,
+            self.j_closed_bytes,
+            self.j_closed_p90,
+        ]
+    }
+
+    fn line(&self) -> String {
+        let v: Vec<String> = self.values().iter().map(|x| x.to_string()).collect();
+        format!("FIGURES {}", v.join(" "))
+    }
+
+    fn parse(line: &str) -> Option<Figures> {
+        let v: Vec<f64> = line
+            .strip_prefix("FIGURES ")?
+            .split(' ')
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        (v.len() == FIELDS).then(|| Figures {
+            key_med: v[0],
+            key_load_med: v[1],
+            key_max: v[2],
+            queue_med: v[3],
+            filtered_med: v[4],
+            start_ms: v[5],
+            hwm_kb: v[6],
+            full_bytes: v[7],
+            full_closed_bytes: v[8],
+            j_bytes: v[9],
+            j_p90: v[10],
+            j_closed_bytes: v[11],
+            j_closed_p90: v[12],
+        })
+    }
+}
+
+fn run_child(db: &Path) -> Figures {
+    let exe = std::env::current_exe().expect("the bench knows its path");
+    let out = Command::new(exe)
+        .arg("--child")
+        .arg(db)
+        .output()
+        .expect("the child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(Figures::parse)
+        .expect("the child reports its figures")
+}
+
+/// A writer that counts what it is given and keeps none of it.
+#[derive(Clone, Default)]
+struct Counter(Rc<Cell<usize>>);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.set(self.0.get() + buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type Term = Terminal<CrosstermBackend<Counter>>;
+
+struct Console {
+    store: Store,
+    state: AppState,
+    keys: KeyMap,
+    vs: ViewState,
+    term: Term,
+    bytes: Counter,
+}
+
+impl Console {
+    /// Opens the store and draws the first full frame, as the console starts; returns the
+    /// console and what its first page asked for next (the rest of the window, which the
+    /// console's worker reads after that frame).
+    fn start(db: &Path, library: Arc<Library>) -> (Console, Vec<Effect>) {
+        let store = Store::open(db).expect("the store opens");
+        let keys = KeyMap::new(&Config::default().keys).expect("default keys");
+        let bytes = Counter::default();
+        let term = Terminal::with_options(
+            CrosstermBackend::new(bytes.clone()),
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, COLS, LINES)),
+            },
+        )
+        .expect("a terminal");
+        let state = AppState::new(
+            "Acme Pharma".into(),
+            true,
+            library,
+            OffsetDateTime::now_utc(),
+        );
+        let mut c = Console {
+            store,
+            state,
+            keys,
+            vs: ViewState::default(),
+            term,
+            bytes,
+        };
+        // Paint first (as the console does), then the first page, then the full frame.
+        c.draw();
+        let fx = c.state.start();
+        let (next, _) = c.perform_once(fx);
+        c.draw();
+        c.state.dirty = false;
+        (c, next)
+    }
+
+    /// The rest of the start: what the first page asked for, and its frame.
+    fn settle(&mut self, next: Vec<Effect>) {
+        self.perform(next);
+        self.draw();
+        self.state.dirty = false;
+    }
+
+    /// Runs the page loads among `fx` as the worker would, feeding the answers back.
+    fn perform(&mut self, fx: Vec<Effect>) -> bool {
+        let mut loaded = false;
+        let mut pending = fx;
+        while !pending.is_empty() {
+            let (again, any) = self.perform_once(pending);
+            loaded |= any;
+            pending = again;
+        }
+        loaded
+    }
+
+    /// Runs the page loads among `fx` once; returns the effects their answers asked for.
+    fn perform_once(&mut self, fx: Vec<Effect>) -> (Vec<Effect>, bool) {
+        let mut loaded = false;
+        let mut next = Vec::new();
+        for e in fx {
+            if let Effect::LoadPage {
+                query,
+                offset,
+                near,
+                limit,
+            } = e
+            {
+                loaded = true;
+                let (offset, rows, total, counts, crisis) =
+                    load_page(&self.store, &query, offset, near, limit).expect("the page loads");
+                next.extend(self.state.update(Action::Page {
+                    query,
+                    offset,
+                    rows,
+                    total,
+                    counts,
+                    crisis,
+                }));
+            }
+        }
+        (next, loaded)
+    }
+
+    fn draw(&mut self) {
+        let (s, keys, vs) = (&self.state, &self.keys, &mut self.vs);
+        self.term
+            .draw(|f| view::draw(f, s, keys, Theme { color: true }, vs))
+            .expect("draws");
+    }
+
+    /// A key press to its finished frame: the time, whether it loaded a page, the bytes written.
+    fn press(&mut self, action: Action) -> (Duration, bool, usize) {
+        let before = self.bytes.0.get();
+        let start = Instant::now();
+        let fx = self.state.update(action);
+        let loaded = self.perform(fx);
+        if self.state.dirty {
+            self.draw();
+            self.state.dirty = false;
+        }
+        (start.elapsed(), loaded, self.bytes.0.get() - before)
+    }
+
+    /// The bytes of a full redraw of the same screen: the screen cleared (`ESC [2J`) and every
+    /// cell drawn again, as after a resize or `terminal.clear()`. (A fresh terminal of the same
+    /// size holds nothing, so its first frame is that redraw; `clear()` itself would ask the real
+    /// terminal where its cursor is.)
+    fn full_redraw_bytes(&mut self) -> usize {
+        let mut counter = Counter::default();
+        counter.write_all(b"\x1b[2J").expect("counts");
+        let mut term = Terminal::with_options(
+            CrosstermBackend::new(counter.clone()),
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, COLS, LINES)),
+            },
+        )
+        .expect("a terminal");
+        let (s, keys, vs) = (&self.state, &self.keys, &mut self.vs);
+        term.draw(|f| view::draw(f, s, keys, Theme { color: true }, vs))
+            .expect("draws");
+        counter.0.get()
+    }
+}
+
+fn library() -> Arc<Library> {
+    let mut lib = Library::default();
+    let mut errors = Vec::new();
+    for (name, text) in STARTER {
+        lib.add_file(Path::new(name), text, &mut errors);
+    }
+    Arc::new(lib)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Measures one cache in this process.
+fn child(db: &Path) -> Figures {
+    // Start to the first full frame, five times.
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (c, _) = Console::start(db, library());
+        starts.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(!c.state.rows.is_empty(), "the queue has rows");
+    }
+    let (mut c, next) = Console::start(db, library());
+    c.settle(next);
+
+    // The Done view holds nearly the whole cache: 400 presses down from its top, then 400 up
+    // from its far end; several of them load the next page.
+    while c.state.query.view != View::Done {
+        c.press(Action::SwitchView);
+    }
+    let (mut all, mut loads) = (Vec::new(), Vec::new());
+    let mut walk = |c: &mut Console, action: Action| {
+        let (t, loaded, _) = c.press(action);
+        all.push(micros(t));
+        if loaded {
+            loads.push(micros(t));
+        }
+    };
+    for _ in 0..400 {
+        walk(&mut c, Action::Down);
+    }
+    c.press(Action::Bottom);
+    for _ in 0..400 {
+        walk(&mut c, Action::Up);
+    }
+    let key_max = all.iter().copied().fold(0.0, f64::max);
+
+    // The same view narrowed to one platform (a third of it): 200 presses down from the top.
+    while c.state.query.filter != Some(Filter::Platform(Platform::X)) {
+        c.press(Action::Filter);
+    }
+    let filtered: Vec<f64> = (0..200).map(|_| micros(c.press(Action::Down).0)).collect();
+    c.press(Action::Back); // clears the filter
+
+    // The open queue, down from its top (at 1,000 mentions it holds a handful).
+    while c.state.query.view != View::Queue {
+        c.press(Action::SwitchView);
+    }
+    let queue: Vec<f64> = (0..100).map(|_| micros(c.press(Action::Down).0)).collect();
+
+    // Bytes: at the top of the queue, a full redraw, then j presses.
+    c.press(Action::Top);
+    let full = c.full_redraw_bytes();
+    let j: Vec<f64> = (0..100).map(|_| c.press(Action::Down).2 as f64).collect();
+    c.press(Action::Top);
+    c.press(Action::Open); // closes the detail pane
+    let full_closed = c.full_redraw_bytes();
+    let j_closed: Vec<f64> = (0..100).map(|_| c.press(Action::Down).2 as f64).collect();
+
+    Figures {
+        key_med: median(all),
+        key_load_med: median(loads),
+        key_max,
+        queue_med: median(queue),
+        filtered_med: median(filtered),
+        start_ms: median(starts),
+        hwm_kb: vm_hwm_kb(),
+        full_bytes: full as f64,
+        full_closed_bytes: full_closed as f64,
+        j_bytes: median(j.clone()),
+        j_p90: percentile(j, 0.9),
+        j_closed_bytes: median(j_closed.clone()),
+        j_closed_p90: percentile(j_closed, 0.9),
+    }
+}
+
+fn vm_hwm_kb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
