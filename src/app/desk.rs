@@ -394,6 +394,10 @@ impl Desk {
             // More pages wait (a first-run backfill): say how far it got.
             progress(&report);
         }
+        // The round's mentions into the full-text index (ingest batches it).
+        if let Err(e) = self.store.call(|st| st.index_pending()).await {
+            report.error.get_or_insert(e.to_string());
+        }
         report
     }
 

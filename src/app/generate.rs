@@ -556,6 +556,7 @@ pub fn populate(
         done.mentions += n;
         progress(&done);
     }
+    store.index_pending()?;
     Ok(done)
 }
 

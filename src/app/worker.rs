@@ -59,12 +59,16 @@ pub type PageAnswer = (usize, Vec<Mention>, usize, Counts, Option<String>);
 
 /// Runs an [`Effect::LoadPage`] against the store, as the store thread does for the console.
 pub fn load_page(
-    s: &Store,
+    s: &mut Store,
     q: &QueueQuery,
     offset: usize,
     near: Option<(MentionId, usize)>,
     limit: usize,
 ) -> crate::store::Result<PageAnswer> {
+    if q.search.is_some() {
+        // A search finds what the last ingests left for the index's next batch too.
+        s.index_pending()?;
+    }
     let now = OffsetDateTime::now_utc();
     let total = s.count(q, now)?;
     let (offset, rows) = s.page_near(q, offset, near, total, limit)?;

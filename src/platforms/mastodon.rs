@@ -39,6 +39,7 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue, LINK};
 use reqwest::{Response, Url};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -228,6 +229,10 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 fn cap(mut s: String) -> String {
+    // A character is at least a byte: a text of at most MAX_TEXT bytes is within the cap.
+    if s.len() <= MAX_TEXT {
+        return s;
+    }
     if let Some((at, _)) = s.char_indices().nth(MAX_TEXT) {
         s.truncate(at);
     }
@@ -243,20 +248,83 @@ pub fn parse_page(
     body: &str,
     cursor: Option<&str>,
 ) -> Result<FetchPage, PlatformError> {
-    let items: Vec<Value> = serde_json::from_str(body)
+    let items: Vec<Box<RawValue>> = serde_json::from_str(body)
         .map_err(|e| PlatformError::Malformed(format!("the body is not the JSON expected: {e}")))?;
     Ok(read_notifications(account, &items, cursor).0)
+}
+
+/// A notification read straight into its fields, as a well-formed one is.
+#[derive(Debug, Deserialize)]
+struct NotificationItem {
+    #[serde(default, deserialize_with = "de_id")]
+    id: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    account: Option<Account>,
+    #[serde(default)]
+    status: Option<Status>,
+}
+
+/// One item of a page: read in one pass when it has the spec's shape, or kept as JSON so that
+/// what is wrong with it can be told (and its id still moves the cursor past it).
+// One lives at a time, on the stack, while its item is read: boxing the large variant would cost
+// an allocation per item for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Typed(NotificationItem),
+    Loose(Value),
+}
+
+impl Item {
+    fn read(raw: &RawValue) -> Item {
+        match serde_json::from_str(raw.get()) {
+            Ok(n) => Item::Typed(n),
+            // The page parsed, so its items are JSON.
+            Err(_) => Item::Loose(serde_json::from_str(raw.get()).unwrap_or(Value::Null)),
+        }
+    }
+
+    fn id(&self) -> Option<String> {
+        match self {
+            Item::Typed(n) => n.id.clone().filter(|id| !id.is_empty()),
+            Item::Loose(v) => value_id(v),
+        }
+    }
+
+    fn kind(&self) -> Option<&str> {
+        match self {
+            Item::Typed(n) => n.kind.as_deref(),
+            Item::Loose(v) => v.get("type").and_then(Value::as_str),
+        }
+    }
+
+    fn mention(self, account: &str) -> Result<IncomingMention, String> {
+        match self {
+            Item::Typed(n) => incoming(
+                account,
+                n.status.ok_or("a mention without a status")?,
+                n.account,
+            ),
+            Item::Loose(v) => notification_mention(account, &v),
+        }
+    }
 }
 
 /// The mentions of a page of notifications, and whether the server honoured the cursor (false
 /// when it sent items at or below it: it ignores the bounds, so asking again would only bring the
 /// same page).
-fn read_notifications(account: &str, items: &[Value], cursor: Option<&str>) -> (FetchPage, bool) {
+fn read_notifications(
+    account: &str,
+    items: &[Box<RawValue>],
+    cursor: Option<&str>,
+) -> (FetchPage, bool) {
     let mut page = FetchPage::default();
     let mut newest: Option<String> = None;
     let mut honoured = true;
-    for item in items {
-        let Some(id) = value_id(item) else {
+    for raw in items {
+        let item = Item::read(raw);
+        let Some(id) = item.id() else {
             page.skipped.push("a notification without an id".into());
             continue;
         };
@@ -267,7 +335,7 @@ fn read_notifications(account: &str, items: &[Value], cursor: Option<&str>) -> (
         if newer(&id, newest.as_deref()) {
             newest = Some(id.clone());
         }
-        match item.get("type").and_then(Value::as_str) {
+        match item.kind() {
             Some("mention") => {}
             // A server that ignores `types[]`: not a mention, nothing to read.
             Some(_) => continue,
@@ -277,7 +345,7 @@ fn read_notifications(account: &str, items: &[Value], cursor: Option<&str>) -> (
                 continue;
             }
         }
-        match notification_mention(account, item) {
+        match item.mention(account) {
             Ok(m) => page.mentions.push(m),
             Err(why) => page.skipped.push(format!("notification {id}: {why}")),
         }
@@ -287,8 +355,7 @@ fn read_notifications(account: &str, items: &[Value], cursor: Option<&str>) -> (
 }
 
 fn notification_mention(account: &str, item: &Value) -> Result<IncomingMention, String> {
-    let n: Notification =
-        serde_json::from_value(item.clone()).map_err(|e| format!("unreadable: {e}"))?;
+    let n = Notification::deserialize(item).map_err(|e| format!("unreadable: {e}"))?;
     let status = n.status.ok_or("a mention without a status")?;
     incoming(account, status, n.account)
 }
@@ -472,7 +539,7 @@ impl Mastodon {
             query.push(("since_id", c));
         }
         let url = self.endpoint(&["api", "v1", "notifications"], &query)?;
-        let (headers, items): (_, Vec<Value>) = self.get_json(&url).await?;
+        let (headers, items): (_, Vec<Box<RawValue>>) = self.get_json(&url).await?;
         let has_link = headers.contains_key(LINK);
         let next = link_rel(&headers, "next").is_some();
         let (mut page, honoured) = read_notifications(&self.account, &items, cursor);
@@ -896,7 +963,22 @@ pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut pre = 0u32;
     let mut i = 0;
-    while let Some(c) = html[i..].chars().next() {
+    let bytes = html.as_bytes();
+    while i < html.len() {
+        // A run of plain text is copied at once: the bytes that need a look are ASCII, so the
+        // run ends on a character boundary.
+        let run = bytes[i..]
+            .iter()
+            .position(|&b| matches!(b, b'<' | b'&' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
+            .unwrap_or(html.len() - i);
+        if run > 0 {
+            out.push_str(&html[i..i + run]);
+            i += run;
+            continue;
+        }
+        let Some(c) = html[i..].chars().next() else {
+            break;
+        };
         match c {
             '<' => match read_tag(&html[i..]) {
                 Some(tag) => {

@@ -139,7 +139,9 @@ impl Filter {
 pub struct QueueQuery {
     pub view: View,
     pub filter: Option<Filter>,
-    /// Words to find in the text or the author's handle.
+    /// Words to find in the text or the author's handle. Searches the full-text index, which
+    /// the newest mentions may not have reached yet: run [`Store::index_pending`] first (the
+    /// console's page load does).
     pub search: Option<String>,
 }
 
@@ -303,9 +305,8 @@ impl Store {
                      ?18, ?19, ?20, ?21)
                  ON CONFLICT (platform, remote_id) DO NOTHING",
             )?;
-            let mut fts_stmt =
-                tx.prepare_cached("INSERT INTO mention_fts (rowid, text, handle) VALUES (?1, ?2, ?3)")?;
             let mut tally = Tally::default();
+            let mut last = 0;
             for (m, tags) in items {
                 let a = &m.author;
                 let author_id = match authors.get_mut(&(m.platform, a.handle.as_str())) {
@@ -369,12 +370,15 @@ impl Store {
                     ae_due,
                 ])?;
                 if changed == 1 {
-                    fts_stmt.execute(params![tx.last_insert_rowid(), m.text, m.author.handle])?;
+                    last = tx.last_insert_rowid();
                     tally.add(Tally::of("open", moderation, tags.flags.bits(), ae_due.is_some()));
                     new += 1;
                 }
             }
             tally.apply(tx)?;
+            if last - fts_upto(tx)? >= FTS_BATCH {
+                index_pending(tx)?;
+            }
             if let Some((account, stream, cursor)) = cursor {
                 tx.prepare_cached(
                     "INSERT INTO cursors (account, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -385,6 +389,20 @@ impl Store {
             }
             Ok(new)
         })
+    }
+
+    /// Brings the full-text index up to date with every cached mention (ingest leaves up to
+    /// [`FTS_BATCH`] of the newest for a later batch). Run at the end of a poll round and before
+    /// a search; does not write when nothing waits. Returns how many it indexed.
+    pub fn index_pending(&mut self) -> Result<usize> {
+        let newest: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM mentions")?
+            .query_row([], |r| r.get(0))?;
+        if newest <= fts_upto(&self.conn)? {
+            return Ok(0);
+        }
+        self.write(|tx| index_pending(tx))
     }
 
     pub fn cursor(&self, account: &str, stream: &str) -> Result<Option<String>> {
@@ -1164,6 +1182,34 @@ fn append_audit(tx: &Transaction<'_>, record: AuditRecord) -> Result<AuditEntry>
     Ok(e)
 }
 
+/// How many of the newest mentions an ingest may leave out of the full-text index: the index
+/// is written in batches of about this size, which costs far less than a few rows at a time.
+pub const FTS_BATCH: i64 = 2_000;
+
+/// The highest mention id in the full-text index.
+fn fts_upto(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT upto FROM fts_progress WHERE id = 1")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Indexes every mention the full-text index does not hold yet, in the caller's transaction.
+fn index_pending(tx: &Connection) -> Result<usize> {
+    let upto = fts_upto(tx)?;
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO mention_fts (rowid, text, handle)
+             SELECT m.id, m.text, a.handle FROM mentions m JOIN authors a ON a.id = m.author_id
+             WHERE m.id > ?1 ORDER BY m.id",
+        )?
+        .execute([upto])?;
+    tx.prepare_cached(
+        "UPDATE fts_progress SET upto = (SELECT coalesce(max(id), 0) FROM mentions) WHERE id = 1",
+    )?
+    .execute([])?;
+    Ok(n)
+}
+
 /// The log's recorded head; `None` when there is none or it cannot be read.
 fn audit_head(conn: &Connection) -> Result<Option<AuditHead>> {
     let value: Option<String> = conn
@@ -1389,6 +1435,47 @@ mod tests {
     }
 
     #[test]
+    fn the_full_text_index_is_written_in_batches_and_misses_nothing() {
+        let mut s = store_with(&[]);
+        let batch = |from: usize, n: usize| -> Vec<(IncomingMention, Tags)> {
+            (from..from + n)
+                .map(|i| {
+                    (
+                        incoming(&i.to_string(), &format!("word{i} shared"), 5),
+                        tags_of(Tone::Neutral, &[]),
+                    )
+                })
+                .collect()
+        };
+        let found = |s: &Store, word: &str| {
+            let q = QueueQuery {
+                search: Some(word.to_owned()),
+                ..QueueQuery::default()
+            };
+            s.count(&q, NOW).unwrap()
+        };
+        let batch_size = FTS_BATCH as usize;
+        // Below a batch: nothing indexed yet.
+        s.ingest(&batch(0, batch_size - 1), &Targets::default(), None, NOW)
+            .unwrap();
+        assert_eq!(found(&s, "shared"), 0);
+        // The ingest that fills a batch indexes all that waited, in its own transaction.
+        s.ingest(&batch(batch_size - 1, 2), &Targets::default(), None, NOW)
+            .unwrap();
+        assert_eq!(found(&s, "shared"), batch_size + 1);
+        assert_eq!(found(&s, "word0"), 1);
+        // Duplicates store nothing and index nothing twice.
+        s.ingest(&batch(0, 10), &Targets::default(), None, NOW)
+            .unwrap();
+        s.ingest(&batch(batch_size + 1, 3), &Targets::default(), None, NOW)
+            .unwrap();
+        assert_eq!(found(&s, "shared"), batch_size + 1);
+        assert_eq!(s.index_pending().unwrap(), 3);
+        assert_eq!(found(&s, "shared"), batch_size + 4);
+        assert_eq!(found(&s, &format!("word{}", batch_size + 3)), 1);
+    }
+
+    #[test]
     fn an_authors_latest_profile_wins() {
         let mut a = incoming("1", "hi", 5);
         let mut b = incoming("2", "hello", 4);
@@ -1416,6 +1503,7 @@ mod tests {
                 .all(|m| m.author.bio == "a bio")
         );
         // Search still finds text and handles (the full-text index keeps no copy of either).
+        s.index_pending().unwrap();
         let q = QueueQuery {
             search: Some("again".into()),
             ..QueueQuery::default()
@@ -1652,12 +1740,16 @@ mod tests {
                 tags_of(Tone::Neutral, &[Flag::Ae]),
             ),
         ];
-        let s = store_with(&items);
+        let mut s = store_with(&items);
         let q = |search: &str, filter| QueueQuery {
             view: View::Queue,
             filter,
             search: Some(search.to_owned()),
         };
+        // Ingest leaves a small batch for the index; a search catches up first.
+        assert_eq!(s.count(&q("copa", None), NOW).unwrap(), 0);
+        assert_eq!(s.index_pending().unwrap(), 2);
+        assert_eq!(s.index_pending().unwrap(), 0);
         assert_eq!(
             s.page(&q("copa", None), NOW, 0, 10).unwrap()[0].remote_id,
             "1"

@@ -257,6 +257,17 @@ SELECT 1,
 FROM mentions;
 "#;
 
+/// The full-text index is written in batches rather than in every ingest's transaction: a
+/// mention is indexed once `fts_progress.upto` reaches its id (mention ids only grow). Every
+/// mention cached so far is in the index already.
+const V9: &str = r#"
+CREATE TABLE fts_progress (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    upto  INTEGER NOT NULL              -- the highest mention id in mention_fts
+);
+INSERT INTO fts_progress (id, upto) SELECT 1, coalesce(max(id), 0) FROM mentions;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -267,6 +278,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
