@@ -223,8 +223,18 @@ fn event_loop(
             state.dirty = false;
         }
     }
+    // Sends and other writes under way finish before the process goes.
+    let left = worker.finish(FINISH_WITHIN);
+    if left > 0 {
+        tracing::warn!(
+            "quitting with {left} task(s) still under way after {FINISH_WITHIN:?}; a send cut short is settled at the next start"
+        );
+    }
     Ok(())
 }
+
+/// How long quitting waits for the work under way.
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 /// Messages to the input thread.
 enum Gate {
