@@ -251,7 +251,8 @@ pub fn main() -> ExitCode {
             {
                 msg.push_str(&format!("\n  hint: {hint}"));
             }
-            eprintln!("{msg}");
+            // Not `eprintln!`, which panics when stderr is a terminal that hung up.
+            let _ = writeln!(std::io::stderr(), "{msg}");
             ExitCode::FAILURE
         }
     }

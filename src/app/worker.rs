@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
@@ -18,11 +20,48 @@ pub struct Worker {
     desk: Arc<Desk>,
     rt: Handle,
     tx: Sender<Action>,
+    /// Effects started and not yet finished (the pollers are not counted: they never finish).
+    under_way: Arc<AtomicUsize>,
+}
+
+/// Counts one effect as under way for as long as it lives, however its task ends.
+struct UnderWay(Arc<AtomicUsize>);
+
+impl UnderWay {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        UnderWay(count.clone())
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Worker {
     pub fn new(desk: Arc<Desk>, rt: Handle, tx: Sender<Action>) -> Self {
-        Worker { desk, rt, tx }
+        Worker {
+            desk,
+            rt,
+            tx,
+            under_way: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Waits, at most `within`, for the effects under way to finish, so that quitting (`q`, or a
+    /// dropped SSH connection) never cuts a send between its network call and its result.
+    /// Returns how many were still under way when it gave up.
+    pub fn finish(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = self.under_way.load(Ordering::SeqCst);
+            if left == 0 || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Starts an effect; its answer arrives later on the action channel.
@@ -44,7 +83,9 @@ impl Worker {
             });
             return;
         }
+        let under_way = UnderWay::start(&self.under_way);
         self.rt.spawn(async move {
+            let _under_way = under_way;
             if let Some(action) = perform(&desk, effect, &tx).await {
                 // The console may have quit; then nobody needs the answer.
                 let _ = tx.send(action);
@@ -275,5 +316,63 @@ async fn perform(desk: &Desk, effect: Effect, tx: &Sender<Action>) -> Option<Act
                 result: Err(e.to_string()),
             }),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Library;
+    use crate::app::library::STARTER;
+    use crate::config::Config;
+    use crate::paths::Paths;
+    use crate::store::Store;
+
+    #[test]
+    fn finish_waits_for_a_send_under_way() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut lib = Library::default();
+        let mut errors = Vec::new();
+        for (name, text) in STARTER {
+            lib.add_file(std::path::Path::new(name), text, &mut errors);
+        }
+        let desk = {
+            let _rt = rt.enter();
+            let store = Store::open_in_memory().unwrap();
+            Arc::new(
+                Desk::assemble(
+                    Paths::under(dir.path()),
+                    Config::default(),
+                    store,
+                    lib,
+                    errors,
+                )
+                .unwrap(),
+            )
+        };
+        rt.block_on(desk.poll_once());
+        let all = rt.block_on(desk.store.call(|s| s.all_mentions())).unwrap();
+        let m = all
+            .iter()
+            .find(|m| m.tags.flags.contains(crate::domain::Flag::Ae))
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = Worker::new(desk.clone(), rt.handle().clone(), tx);
+        worker.run(Effect::Send {
+            mention: m.id,
+            template: "ae-report-private".into(),
+        });
+        assert_eq!(worker.finish(Duration::from_secs(10)), 0);
+        // Finished means answered: the result is written and the console was told.
+        let entries = rt.block_on(desk.store.call(|s| s.audit_entries())).unwrap();
+        let actions: Vec<&str> = entries.iter().map(|e| e.record.action.as_str()).collect();
+        assert_eq!(actions, ["send_intent", "send_result"]);
+        assert!(rx.try_iter().any(|a| matches!(a, Action::Sent(Ok(_)))));
+        assert_eq!(worker.finish(Duration::ZERO), 0);
     }
 }

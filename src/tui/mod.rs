@@ -42,14 +42,78 @@ pub fn run(desk: Arc<Desk>, rt: &tokio::runtime::Runtime) -> Result<()> {
     // restores the terminal before the panic is reported.
     let mut terminal =
         ratatui::try_init().context("cannot set up the terminal (is this a TTY?)")?;
-    let result = event_loop(&mut terminal, desk, rt, &keys, theme);
-    ratatui::restore();
+    let tty = Tty::find();
+    let result = event_loop(&mut terminal, desk, rt, &keys, theme, tty);
+    if tty.hung_up() {
+        // Nothing to restore. ratatui reports a failed restore with `eprintln!` (in `restore` and
+        // when the terminal is dropped), which panics on a terminal that hung up, and that panic
+        // aborts the process before its log is written: keep the terminal from being dropped.
+        std::mem::forget(terminal);
+    } else if let Err(e) = ratatui::try_restore() {
+        tracing::warn!("cannot restore the terminal: {e}");
+    }
+    tracing::info!("the console closed");
     result
 }
 
 enum Msg {
     Input(Event),
     Action(Action),
+    /// The terminal is gone (the SSH connection dropped, the window closed) or the process was
+    /// told to stop: quit as `q` does, without drawing. Says why, for the log.
+    Stop(String),
+}
+
+/// The console's terminal, to tell a hang-up from a quiet moment. After a hang-up (the SSH
+/// connection dropped and sshd closed the pseudo-terminal's master) every read of the terminal
+/// returns end-of-file at once, which crossterm's reader retries forever: its thread then spins,
+/// and the console has to notice by itself and quit.
+#[derive(Clone, Copy)]
+struct Tty(Option<std::os::fd::RawFd>);
+
+impl Tty {
+    /// The first of stdin and stdout that is a terminal (crossterm reads stdin when it is one).
+    fn find() -> Tty {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            Tty(Some(libc::STDIN_FILENO))
+        } else if std::io::stdout().is_terminal() {
+            Tty(Some(libc::STDOUT_FILENO))
+        } else {
+            Tty(None)
+        }
+    }
+
+    /// Whether the terminal has hung up (poll(2) reports POLLHUP or an error on it).
+    fn hung_up(self) -> bool {
+        let Some(fd) = self.0 else { return false };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one pollfd this function owns, with a zero timeout; it only writes
+        // `revents`. The descriptor is stdin or stdout, open for the life of the process.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    }
+}
+
+/// Posts [`Msg::Stop`] when the process gets SIGHUP (its terminal hung up: the SSH connection
+/// dropped) or SIGTERM, instead of dying at once in the middle of whatever it was doing.
+fn watch_signals(rt: &tokio::runtime::Runtime, tx: mpsc::Sender<Msg>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _rt = rt.enter();
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    rt.spawn(async move {
+        let why = tokio::select! {
+            _ = hup.recv() => "the terminal hung up (SIGHUP)",
+            _ = term.recv() => "asked to stop (SIGTERM)",
+        };
+        let _ = tx.send(Msg::Stop(why.into()));
+    });
+    Ok(())
 }
 
 fn event_loop(
@@ -58,8 +122,10 @@ fn event_loop(
     rt: &tokio::runtime::Runtime,
     keys: &KeyMap,
     theme: Theme,
+    tty: Tty,
 ) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Msg>();
+    watch_signals(rt, tx.clone())?;
     let (atx, arx) = mpsc::channel::<Action>();
     // Answers from the worker are forwarded into the one loop channel.
     {
@@ -114,9 +180,18 @@ fn event_loop(
             Ok(Msg::Input(Event::Resize(_, _))) => Some(Action::Resize),
             Ok(Msg::Input(_)) => None,
             Ok(Msg::Action(a)) => Some(a),
+            Ok(Msg::Stop(why)) => {
+                tracing::info!("{why}; quitting");
+                break;
+            }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        // No signal reaches a console outside the terminal's session; the terminal still tells.
+        if tty.hung_up() {
+            tracing::info!("the terminal hung up (seen on the terminal); quitting");
+            break;
+        }
         // A stack: the key first, then the tick (and answers the console gives itself).
         let mut actions: Vec<Action> = Vec::new();
         // The clock advances even while keys keep arriving.
@@ -138,12 +213,28 @@ fn event_loop(
             }
         }
         if state.dirty {
-            terminal.draw(|f| view::draw(f, &state, keys, theme, &mut vs))?;
+            if let Err(e) = terminal.draw(|f| view::draw(f, &state, keys, theme, &mut vs)) {
+                if tty.hung_up() {
+                    tracing::info!("the terminal hung up (cannot draw: {e}); quitting");
+                    break;
+                }
+                return Err(e.into());
+            }
             state.dirty = false;
         }
     }
+    // Sends and other writes under way finish before the process goes.
+    let left = worker.finish(FINISH_WITHIN);
+    if left > 0 {
+        tracing::warn!(
+            "quitting with {left} task(s) still under way after {FINISH_WITHIN:?}; a send cut short is settled at the next start"
+        );
+    }
     Ok(())
 }
+
+/// How long quitting waits for the work under way.
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 /// Messages to the input thread.
 enum Gate {
@@ -172,18 +263,22 @@ fn read_input(tx: &mpsc::Sender<Msg>, gate: &mpsc::Receiver<Gate>) {
             Ok(Gate::Resume) | Err(mpsc::TryRecvError::Empty) => {}
             Err(mpsc::TryRecvError::Disconnected) => return,
         }
-        match event::poll(Duration::from_millis(100)) {
+        let failed = match event::poll(Duration::from_millis(100)) {
             Ok(true) => match event::read() {
                 Ok(ev) => {
                     if tx.send(Msg::Input(ev)).is_err() {
                         return;
                     }
+                    continue;
                 }
-                Err(_) => return,
+                Err(e) => e,
             },
-            Ok(false) => {}
-            Err(_) => return,
-        }
+            Ok(false) => continue,
+            Err(e) => e,
+        };
+        // The loop must hear of it: its other senders keep the channel open.
+        let _ = tx.send(Msg::Stop(format!("cannot read the terminal ({failed})")));
+        return;
     }
 }
 
@@ -235,7 +330,7 @@ fn run_editor(file: &std::path::Path, seed: &str) -> Result<String> {
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| "vi".into());
-    ratatui::restore();
+    ratatui::try_restore().context("cannot hand the terminal to the editor")?;
     // Through the shell, so EDITOR may carry arguments ("code --wait").
     let status = std::process::Command::new("sh")
         .arg("-c")
@@ -248,4 +343,36 @@ fn run_editor(file: &std::path::Path, seed: &str) -> Result<String> {
         anyhow::bail!("the editor '{editor}' exited with {status}");
     }
     Ok(std::fs::read_to_string(file)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tty;
+
+    /// A pseudo-terminal as sshd makes one: the console's side stays quiet until the other side
+    /// closes, then it reports the hang-up.
+    #[test]
+    fn a_closed_pseudo_terminal_reads_as_hung_up() {
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: openpty(3) writes two descriptors into the integers it is given; the name,
+        // termios and window size pointers may be null.
+        let made = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
+        let tty = Tty(Some(slave));
+        assert!(!tty.hung_up());
+        // SAFETY: closes the master descriptor openpty made, once.
+        unsafe { libc::close(master) };
+        assert!(tty.hung_up());
+        // SAFETY: closes the slave descriptor openpty made, once.
+        unsafe { libc::close(slave) };
+        assert!(!Tty(None).hung_up());
+    }
 }

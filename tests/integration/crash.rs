@@ -24,14 +24,14 @@ const MENTION_TEXT: &str = "the copay card was rejected again & nobody calls bac
 
 /// What the fake platform has posted.
 #[derive(Debug, Clone)]
-struct Created {
+pub(crate) struct Created {
     key: Option<String>,
-    id: String,
+    pub(crate) id: String,
     parent: String,
     text: String,
 }
 
-type Posted = Arc<Mutex<Vec<Created>>>;
+pub(crate) type Posted = Arc<Mutex<Vec<Created>>>;
 
 /// A post endpoint: one new post per distinct `Idempotency-Key` (the same key gives back the
 /// same post, as Mastodon does; `dedup` off, as on X, every request posts), answered late.
@@ -119,7 +119,7 @@ fn mastodon_status(c: &Created) -> Value {
 
 /// A Mastodon server: one mention notification, `verify_credentials`, the slow deduplicating
 /// post endpoint and the account's own statuses.
-async fn mastodon(posted: &Posted) -> MockServer {
+pub(crate) async fn mastodon(posted: &Posted) -> MockServer {
     let server = MockServer::start().await;
     let maria = mastodon_account("109", "maria@med.example");
     Mock::given(method("GET"))
@@ -216,7 +216,7 @@ async fn x(posted: &Posted) -> MockServer {
 }
 
 /// Points the home's one account at `base`.
-fn configure(h: &Path, platform: &str, base: &str) {
+pub(crate) fn configure(h: &Path, platform: &str, base: &str) {
     std::fs::create_dir_all(h).unwrap();
     std::fs::write(
         h.join("config.toml"),

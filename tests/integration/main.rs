@@ -7,6 +7,7 @@ mod faults;
 mod live;
 mod screens;
 mod security;
+mod ssh;
 mod tamper;
 mod tmux;
 mod workflow;

@@ -9,13 +9,14 @@ use crate::{home, ok};
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-struct Tmux {
+/// A private tmux server with one session whose pane runs a program; killed on drop.
+pub(crate) struct Tmux {
     socket: String,
-    session: String,
+    pub(crate) session: String,
 }
 
 impl Tmux {
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
         c.args(["-L", &self.socket]);
         c
@@ -27,6 +28,16 @@ impl Tmux {
 
     /// Starts the console with extra `NAME=value` words in its environment.
     fn start_with(home: &Path, width: u16, height: u16, env: &str) -> Tmux {
+        let program = format!(
+            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {env} {}",
+            home.display(),
+            env!("CARGO_BIN_EXE_tonedesk")
+        );
+        Tmux::start_program(&program, width, height)
+    }
+
+    /// Starts `program` (a shell command line) in the pane.
+    pub(crate) fn start_program(program: &str, width: u16, height: u16) -> Tmux {
         let t = Tmux {
             socket: format!(
                 "tonedesk-test-{}-{}",
@@ -35,28 +46,17 @@ impl Tmux {
             ),
             session: "desk".into(),
         };
-        let program = format!(
-            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {env} {}",
-            home.display(),
-            env!("CARGO_BIN_EXE_tonedesk")
-        );
         let status = t
             .cmd()
             .args(["-f", "/dev/null", "new-session", "-d", "-s", &t.session])
-            .args([
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                &program,
-            ])
+            .args(["-x", &width.to_string(), "-y", &height.to_string(), program])
             .status()
             .expect("start tmux");
         assert!(status.success());
         t
     }
 
-    fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         let ok = self
             .cmd()
             .args(["send-keys", "-t", &self.session, keys])
@@ -66,7 +66,7 @@ impl Tmux {
         assert!(ok);
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = self
             .cmd()
             .args(["capture-pane", "-p", "-t", &self.session])
@@ -76,7 +76,7 @@ impl Tmux {
     }
 
     /// Waits until the screen no longer shows `needle`.
-    fn wait_gone(&self, needle: &str) {
+    pub(crate) fn wait_gone(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.screen().contains(needle) {
             assert!(
@@ -86,6 +86,24 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Resizes the window and waits for a frame that shows `needle` and uses the new width (the
+    /// frame from before the resize may show `needle` too).
+    pub(crate) fn resize(&self, width: u16, height: u16, needle: &str) -> String {
+        let resized = self
+            .cmd()
+            .args(["resize-window", "-t", &self.session])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .status()
+            .expect("resize")
+            .success();
+        assert!(resized);
+        self.wait_until(&format!("{needle:?} at {width} columns"), |s| {
+            s.contains(needle)
+                && s.lines()
+                    .any(|l| l.trim_end().chars().count() > usize::from(width) - 10)
+        })
     }
 
     fn pane_title(&self) -> String {
@@ -103,7 +121,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", &self.session])
             .output()
@@ -112,16 +130,23 @@ impl Tmux {
     }
 
     /// Waits until the screen shows every one of `needles`.
-    fn wait_for(&self, needles: &[&str]) -> String {
+    pub(crate) fn wait_for(&self, needles: &[&str]) -> String {
+        self.wait_until(&format!("{needles:?}"), |s| {
+            needles.iter().all(|n| s.contains(n))
+        })
+    }
+
+    /// Waits until the screen passes `test`; `what` names it when it never does.
+    pub(crate) fn wait_until(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.screen();
-            if needles.iter().all(|n| s.contains(n)) {
+            if test(&s) {
                 return s;
             }
             assert!(
                 Instant::now() < deadline,
-                "screen never showed {needles:?}:\n{s}"
+                "screen never showed {what}:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -135,7 +160,7 @@ impl Drop for Tmux {
 }
 
 /// Whether tmux is here; without it a test says it skipped, except in CI, where it fails.
-fn have_tmux() -> bool {
+pub(crate) fn have_tmux() -> bool {
     let here = Command::new("tmux")
         .arg("-V")
         .output()
@@ -212,23 +237,7 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
     t.wait_gone("Keys — any key closes");
     t.keys("Tab");
     t.wait_for(&["Moderation — "]);
-    let resized = t
-        .cmd()
-        .args(["resize-window", "-t", &t.session, "-x", "130", "-y", "30"])
-        .status()
-        .expect("resize")
-        .success();
-    assert!(resized);
-    // The screen from before the resize also shows "Moderation — ": wait for the wider frame.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let wide = t.wait_for(&["Moderation — "]);
-        if wide.lines().any(|l| l.chars().count() > 100) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not redraw wider:\n{wide}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    t.resize(130, 30, "Moderation — ");
     // Retag the selected troll as a complaint: t, 3, Enter. It is audited and learned from.
     t.keys("t");
     t.wait_for(&["Retag", "Enter save"]);
