@@ -319,6 +319,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Work every start does before anything else: settle sends a crash left open.
 async fn settle(desk: &Desk) -> Result<()> {
     for r in desk.reconcile().await? {
+        if r.outcome == "pending" {
+            eprintln!(
+                "an unfinished send to mention {} is not settled yet: {}",
+                r.mention,
+                r.error.unwrap_or_default()
+            );
+            continue;
+        }
         eprintln!(
             "reconciled an unfinished send to mention {}: {} ({})",
             r.mention,

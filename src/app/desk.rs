@@ -568,6 +568,14 @@ impl Desk {
         let pending = self.store.call(|s| s.pending_sends()).await?;
         let mut out = Vec::new();
         // A send whose process is still running is in flight, not crashed: leave it to that process.
+        // The demo's sends are local and synchronous: nothing of them can still be on its way.
+        let window = if self.demo {
+            Duration::ZERO
+        } else {
+            crate::platforms::http::longest_send(Duration::from_secs(
+                self.config.poll.request_timeout_secs,
+            ))
+        };
         for row in pending
             .into_iter()
             .filter(|r| !r.owner.as_deref().is_some_and(process_alive))
@@ -591,11 +599,36 @@ impl Desk {
                     Some(sent.remote_id),
                     "reconciled: found on the platform".to_owned(),
                 ),
-                Ok(None) => (
-                    "failed",
-                    None,
-                    "reconciled: not found on the platform".to_owned(),
-                ),
+                Ok(None) => {
+                    // The sender died, but a request it sent may still be on its way or at the
+                    // server: until that cannot be, "not there yet" is not "failed" (settling it
+                    // as failed would let the mention be answered a second time).
+                    let age = OffsetDateTime::now_utc().unix_timestamp() - row.created_at;
+                    let wait = if window.is_zero() {
+                        0
+                    } else {
+                        window.as_secs() as i64 + 1 - age
+                    };
+                    if wait > 0 {
+                        out.push(SendReport {
+                            mention: row.mention_id,
+                            outcome: "pending".into(),
+                            remote_id: None,
+                            error: Some(format!(
+                                "not on the platform yet, but its request may still arrive; \
+                                 settled by a start in {wait} s or later"
+                            )),
+                            intent_seq: 0,
+                            result_seq: 0,
+                        });
+                        continue;
+                    }
+                    (
+                        "failed",
+                        None,
+                        "reconciled: not found on the platform".to_owned(),
+                    )
+                }
                 Err(e) => (
                     "unknown",
                     None,
@@ -610,7 +643,7 @@ impl Desk {
             rec.detail = Some(detail.clone());
             rec.attempt = Some(row.idem_key.clone());
             let rid = remote_id.clone();
-            let entry = self
+            let settled = self
                 .store
                 .call(move |s| {
                     s.finish_send(
@@ -622,7 +655,13 @@ impl Desk {
                         OffsetDateTime::now_utc(),
                     )
                 })
-                .await?;
+                .await;
+            let entry = match settled {
+                Ok(entry) => entry,
+                // Another start settled it while this one asked the platform.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
             out.push(SendReport {
                 mention: row.mention_id,
                 outcome: outcome.into(),

@@ -186,6 +186,8 @@ pub struct OutboxRow {
     pub state: String,
     pub remote_id: Option<String>,
     pub owner: Option<String>,
+    /// When the intent was written (unix seconds).
+    pub created_at: i64,
 }
 
 /// What the poller of one account's stream last did. Times are unix seconds.
@@ -846,6 +848,8 @@ impl Store {
     }
 
     /// Step three of a send: the outcome, the result entry and, when sent, the mention done.
+    /// Only a pending send is settled: when another tonedesk settled it first (two starts
+    /// reconciling the same crash), this is a [`StoreError::Conflict`] and writes nothing.
     pub fn finish_send(
         &mut self,
         outbox_id: i64,
@@ -856,10 +860,16 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<AuditEntry> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE outbox SET state = ?2, remote_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
+            let changed = tx.execute(
+                "UPDATE outbox SET state = ?2, remote_id = ?3, error = ?4, updated_at = ?5
+                 WHERE id = ?1 AND state = 'pending'",
                 params![outbox_id, state, remote_id, error, now.unix_timestamp()],
             )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "send {outbox_id} was already settled (by another tonedesk)"
+                )));
+            }
             let mention: Option<MentionId> = tx
                 .query_row(
                     "SELECT mention_id FROM outbox WHERE id = ?1",
@@ -882,7 +892,8 @@ impl Store {
     /// Sends whose outcome was never written (a crash between intent and result).
     pub fn pending_sends(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id, owner
+            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id, owner,
+                 created_at
              FROM outbox WHERE state = 'pending' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -896,6 +907,7 @@ impl Store {
                 state: r.get(6)?,
                 remote_id: r.get(7)?,
                 owner: r.get(8)?,
+                created_at: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -1745,8 +1757,19 @@ mod tests {
         assert_eq!(result.prev_hash, intent.hash);
         assert_eq!(s.mention(m.id).unwrap().state, MentionState::Done);
         assert!(s.pending_sends().unwrap().is_empty());
+        // A second settling (two starts reconciling the same crash) writes nothing.
+        let again = s.finish_send(
+            ob,
+            "failed",
+            None,
+            None,
+            AuditRecord::new(NOW, "op", "send_result"),
+            NOW,
+        );
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
         let entries = s.audit_entries().unwrap();
         assert_eq!(verify_chain(&entries), Ok(2));
+        assert_eq!(s.earlier_reply(m.id).unwrap().as_deref(), Some("sent"));
     }
 
     #[test]
