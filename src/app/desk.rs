@@ -36,6 +36,19 @@ pub enum SendError {
     NoConnector(String, String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The platform answered but the result could not be written (a disk that filled up
+    /// meanwhile): the send stays open in the outbox and the next start settles it.
+    #[error(
+        "the reply's outcome is '{outcome}'{}, but it could not be recorded: {source}. Once that \
+         is fixed, the next start (`tonedesk poll --once`, or the console) settles it from the \
+         platform; do not send it again",
+        remote_id.as_deref().map(|r| format!(" (remote id {r})")).unwrap_or_default()
+    )]
+    Unrecorded {
+        outcome: String,
+        remote_id: Option<String>,
+        source: StoreError,
+    },
 }
 
 /// A rendered reply and the verdict of every rule on it, before anything leaves.
@@ -108,12 +121,9 @@ impl Desk {
     /// async calls).
     pub fn open(paths: Paths, config: Config) -> Result<Desk> {
         paths.create_dirs()?;
-        let store = Store::open(&paths.database).with_context(|| {
-            format!(
-                "cannot open the database {} (check the folder's permissions, or pass --home DIR)",
-                paths.database.display()
-            )
-        })?;
+        // The store's error says why (a full or read-only disk, permissions) and what to do.
+        let store = Store::open(&paths.database)
+            .with_context(|| format!("cannot open the database {}", paths.database.display()))?;
         Library::seed(&paths.library_dir).with_context(|| {
             format!(
                 "cannot seed the library folder {}",
@@ -514,6 +524,7 @@ impl Desk {
             .store
             .call(move |s| {
                 let now = OffsetDateTime::now_utc();
+                s.ensure_room()?;
                 s.remember_template(&tid, tver, &hash, now)?;
                 s.begin_send(&outbox, intent, now)
             })
@@ -551,7 +562,12 @@ impl Desk {
                     OffsetDateTime::now_utc(),
                 )
             })
-            .await?;
+            .await
+            .map_err(|source| SendError::Unrecorded {
+                outcome: outcome.into(),
+                remote_id: remote_id.clone(),
+                source,
+            })?;
         Ok(SendReport {
             mention: m.id,
             outcome: outcome.into(),

@@ -4,6 +4,7 @@
 mod cli;
 mod crash;
 mod crash_storm;
+mod disk;
 mod faults;
 mod live;
 mod screens;

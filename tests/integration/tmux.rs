@@ -9,7 +9,7 @@ use crate::{home, ok};
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     session: String,
 }
@@ -27,6 +27,16 @@ impl Tmux {
 
     /// Starts the console with extra `NAME=value` words in its environment.
     fn start_with(home: &Path, width: u16, height: u16, env: &str) -> Tmux {
+        let program = format!(
+            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {env} {}",
+            home.display(),
+            env!("CARGO_BIN_EXE_tonedesk")
+        );
+        Tmux::start_program(&program, width, height)
+    }
+
+    /// Runs `program` (a shell command line) in a new session.
+    pub(crate) fn start_program(program: &str, width: u16, height: u16) -> Tmux {
         let t = Tmux {
             socket: format!(
                 "tonedesk-test-{}-{}",
@@ -35,21 +45,10 @@ impl Tmux {
             ),
             session: "desk".into(),
         };
-        let program = format!(
-            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {env} {}",
-            home.display(),
-            env!("CARGO_BIN_EXE_tonedesk")
-        );
         let status = t
             .cmd()
             .args(["-f", "/dev/null", "new-session", "-d", "-s", &t.session])
-            .args([
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                &program,
-            ])
+            .args(["-x", &width.to_string(), "-y", &height.to_string(), program])
             .status()
             .expect("start tmux");
         assert!(status.success());
@@ -112,7 +111,7 @@ impl Tmux {
     }
 
     /// Waits until the screen shows every one of `needles`.
-    fn wait_for(&self, needles: &[&str]) -> String {
+    pub(crate) fn wait_for(&self, needles: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.screen();
@@ -135,7 +134,7 @@ impl Drop for Tmux {
 }
 
 /// Whether tmux is here; without it a test says it skipped, except in CI, where it fails.
-fn have_tmux() -> bool {
+pub(crate) fn have_tmux() -> bool {
     let here = Command::new("tmux")
         .arg("-V")
         .output()
