@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -237,10 +237,22 @@ pub enum StatsFormat {
 pub fn main() -> ExitCode {
     crate::paths::private_by_default();
     let cli = Cli::parse();
+    let home = Paths::resolve(cli.home.as_deref())
+        .ok()
+        .and_then(|p| p.database.parent().map(Path::to_path_buf));
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(disk) = disk_trouble(&e, home.as_deref()) {
+                // A full or read-only home: what to do first, then what was being done.
+                if disk == e.to_string() {
+                    eprintln!("error: {disk}");
+                } else {
+                    eprintln!("error: {disk}\n  while: {e}");
+                }
+                return ExitCode::FAILURE;
+            }
             let mut msg = format!("error: {e}");
             for cause in e.chain().skip(1) {
                 msg.push_str(&format!("\n  caused by: {cause}"));
@@ -256,6 +268,22 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A full or read-only disk anywhere in the error's chain, in the store's words.
+fn disk_trouble(e: &anyhow::Error, home: Option<&Path>) -> Option<String> {
+    use crate::store::StoreError;
+    let dir = home.unwrap_or(Path::new("."));
+    e.chain()
+        .find_map(|c| match c.downcast_ref::<StoreError>() {
+            Some(
+                s @ (StoreError::DiskFull(_) | StoreError::ReadOnly(_) | StoreError::CannotOpen(_)),
+            ) => Some(s.to_string()),
+            _ => c
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| StoreError::from_io(io, dir))
+                .map(|s| s.to_string()),
+        })
 }
 
 /// The reader of our output went away (`tonedesk queue | head`): not an error worth a message.
@@ -320,6 +348,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Work every start does before anything else: settle sends a crash left open.
 async fn settle(desk: &Desk) -> Result<()> {
     for r in desk.reconcile().await? {
+        if r.outcome == "pending" {
+            eprintln!(
+                "an unfinished send to mention {} is not settled yet: {}",
+                r.mention,
+                r.error.unwrap_or_default()
+            );
+            continue;
+        }
         eprintln!(
             "reconciled an unfinished send to mention {}: {} ({})",
             r.mention,
@@ -579,6 +615,10 @@ fn refusal(e: SendError) -> Result<ExitCode> {
             Ok(ExitCode::from(REFUSED))
         }
         SendError::Store(e) => Err(e.into()),
+        e @ SendError::Unrecorded { .. } => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
         other => {
             eprintln!("not sent: {other}");
             Ok(ExitCode::from(REFUSED))

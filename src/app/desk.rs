@@ -36,6 +36,19 @@ pub enum SendError {
     NoConnector(String, String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The platform answered but the result could not be written (a disk that filled up
+    /// meanwhile): the send stays open in the outbox and the next start settles it.
+    #[error(
+        "the reply's outcome is '{outcome}'{}, but it could not be recorded: {source}. Once that \
+         is fixed, the next start (`tonedesk poll --once`, or the console) settles it from the \
+         platform; do not send it again",
+        remote_id.as_deref().map(|r| format!(" (remote id {r})")).unwrap_or_default()
+    )]
+    Unrecorded {
+        outcome: String,
+        remote_id: Option<String>,
+        source: StoreError,
+    },
 }
 
 /// A rendered reply and the verdict of every rule on it, before anything leaves.
@@ -108,12 +121,9 @@ impl Desk {
     /// async calls).
     pub fn open(paths: Paths, config: Config) -> Result<Desk> {
         paths.create_dirs()?;
-        let store = Store::open(&paths.database).with_context(|| {
-            format!(
-                "cannot open the database {} (check the folder's permissions, or pass --home DIR)",
-                paths.database.display()
-            )
-        })?;
+        // The store's error says why (a full or read-only disk, permissions) and what to do.
+        let store = Store::open(&paths.database)
+            .with_context(|| format!("cannot open the database {}", paths.database.display()))?;
         Library::seed(&paths.library_dir).with_context(|| {
             format!(
                 "cannot seed the library folder {}",
@@ -518,6 +528,7 @@ impl Desk {
             .store
             .call(move |s| {
                 let now = OffsetDateTime::now_utc();
+                s.ensure_room()?;
                 s.remember_template(&tid, tver, &hash, now)?;
                 s.begin_send(&outbox, intent, now)
             })
@@ -555,7 +566,12 @@ impl Desk {
                     OffsetDateTime::now_utc(),
                 )
             })
-            .await?;
+            .await
+            .map_err(|source| SendError::Unrecorded {
+                outcome: outcome.into(),
+                remote_id: remote_id.clone(),
+                source,
+            })?;
         Ok(SendReport {
             mention: m.id,
             outcome: outcome.into(),
@@ -572,6 +588,14 @@ impl Desk {
         let pending = self.store.call(|s| s.pending_sends()).await?;
         let mut out = Vec::new();
         // A send whose process is still running is in flight, not crashed: leave it to that process.
+        // The demo's sends are local and synchronous: nothing of them can still be on its way.
+        let window = if self.demo {
+            Duration::ZERO
+        } else {
+            crate::platforms::http::longest_send(Duration::from_secs(
+                self.config.poll.request_timeout_secs,
+            ))
+        };
         for row in pending
             .into_iter()
             .filter(|r| !r.owner.as_deref().is_some_and(process_alive))
@@ -595,11 +619,36 @@ impl Desk {
                     Some(sent.remote_id),
                     "reconciled: found on the platform".to_owned(),
                 ),
-                Ok(None) => (
-                    "failed",
-                    None,
-                    "reconciled: not found on the platform".to_owned(),
-                ),
+                Ok(None) => {
+                    // The sender died, but a request it sent may still be on its way or at the
+                    // server: until that cannot be, "not there yet" is not "failed" (settling it
+                    // as failed would let the mention be answered a second time).
+                    let age = OffsetDateTime::now_utc().unix_timestamp() - row.created_at;
+                    let wait = if window.is_zero() {
+                        0
+                    } else {
+                        window.as_secs() as i64 + 1 - age
+                    };
+                    if wait > 0 {
+                        out.push(SendReport {
+                            mention: row.mention_id,
+                            outcome: "pending".into(),
+                            remote_id: None,
+                            error: Some(format!(
+                                "not on the platform yet, but its request may still arrive; \
+                                 settled by a start in {wait} s or later"
+                            )),
+                            intent_seq: 0,
+                            result_seq: 0,
+                        });
+                        continue;
+                    }
+                    (
+                        "failed",
+                        None,
+                        "reconciled: not found on the platform".to_owned(),
+                    )
+                }
                 Err(e) => (
                     "unknown",
                     None,
@@ -614,7 +663,7 @@ impl Desk {
             rec.detail = Some(detail.clone());
             rec.attempt = Some(row.idem_key.clone());
             let rid = remote_id.clone();
-            let entry = self
+            let settled = self
                 .store
                 .call(move |s| {
                     s.finish_send(
@@ -626,7 +675,13 @@ impl Desk {
                         OffsetDateTime::now_utc(),
                     )
                 })
-                .await?;
+                .await;
+            let entry = match settled {
+                Ok(entry) => entry,
+                // Another start settled it while this one asked the platform.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
             out.push(SendReport {
                 mention: row.mention_id,
                 outcome: outcome.into(),

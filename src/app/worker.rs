@@ -289,7 +289,19 @@ async fn perform(desk: &Desk, effect: Effect, tx: &Sender<Action>) -> Option<Act
         }
         Effect::Reconcile => match desk.reconcile().await {
             Ok(settled) if settled.is_empty() => None,
+            Ok(settled) if settled.iter().all(|r| r.outcome == "pending") => Some(Action::Acted {
+                what: "settling unfinished sends".into(),
+                result: Err(format!(
+                    "{} unfinished send(s) of a stopped tonedesk may still reach the platform; \
+                     they are settled at the next start in a few minutes",
+                    settled.len()
+                )),
+            }),
             Ok(settled) => {
+                let settled: Vec<_> = settled
+                    .into_iter()
+                    .filter(|r| r.outcome != "pending")
+                    .collect();
                 let list = settled
                     .iter()
                     .map(|r| format!("mention {} {}", r.mention, r.outcome))

@@ -133,7 +133,7 @@ impl Http {
             client,
             budget: Mutex::new(Budget::default()),
             max_wait: Duration::from_secs(120),
-            attempts: 4,
+            attempts: ATTEMPTS,
         })
     }
 
@@ -254,6 +254,20 @@ impl Http {
             }
         }
     }
+}
+
+/// Attempts of a request that may be retried.
+const ATTEMPTS: u32 = 4;
+
+/// The longest a send's requests can keep reaching the platform after its intent was written,
+/// with requests abandoned after `timeout`: every attempt timing out, the longest backoffs
+/// between them, and one more `timeout` for the server to finish the last request. A send whose
+/// sender died and whose post is not on the platform is only known to have failed after this.
+/// (A send that first waited for a spent rate budget can take longer; that wait is rare for a
+/// reply, which spends one request.)
+pub fn longest_send(timeout: Duration) -> Duration {
+    let backoffs: u64 = (1..ATTEMPTS).map(|a| 750u64 << (a - 1)).sum();
+    timeout * (ATTEMPTS + 1) + Duration::from_millis(backoffs)
 }
 
 /// 0.5 s, 1 s, 2 s… up to 30 s, each with up to 50% random jitter.

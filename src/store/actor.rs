@@ -45,7 +45,8 @@ impl StoreHandle {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Box::new(move |s| {
-                let _ = reply.send(f(s));
+                let out = f(s).map_err(|e| s.explain(e));
+                let _ = reply.send(out);
             }))
             .map_err(|_| StoreError::Corrupt("the store thread has stopped".into()))?;
         answer

@@ -8,7 +8,7 @@ mod schema;
 pub mod stats;
 mod tally;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -42,26 +42,153 @@ pub enum StoreError {
     /// The change does not apply to the record as it stands (for example a decided draft).
     #[error("{0}")]
     Conflict(String),
+    /// SQLite's `SQLITE_FULL`, or an I/O error on a file system with no space left (`ENOSPC`).
+    #[error(
+        "the disk is full: free some space in {} (or move the home with --home DIR) and run the \
+         command again; the change was rolled back, nothing was half-written",
+        .0.display()
+    )]
+    DiskFull(PathBuf),
+    /// `SQLITE_READONLY`, or a file system mounted read-only (`EROFS`).
+    #[error(
+        "the tonedesk home {} is read-only: remount it read-write or make it writable, or pass \
+         --home DIR with a writable folder; nothing was changed",
+        .0.display()
+    )]
+    ReadOnly(PathBuf),
+    /// `SQLITE_CANTOPEN` on a file system that is neither full nor read-only.
+    #[error(
+        "cannot open the database in {}: check that the folder exists and that this user may \
+         read and write it, or pass --home DIR",
+        .0.display()
+    )]
+    CannotOpen(PathBuf),
+}
+
+/// What is wrong with the disk under a folder, when an error comes from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiskTrouble {
+    Full,
+    ReadOnly,
+    CannotOpen,
 }
 
 impl StoreError {
     /// A hint for the person reading the error.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => match e.code {
-                rusqlite::ErrorCode::DiskFull => {
-                    Some("the disk is full: free some space; nothing was half-written")
-                }
-                rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen => Some(
-                    "the tonedesk home is not writable: check its permissions or pass --home DIR",
-                ),
-                rusqlite::ErrorCode::DatabaseBusy => {
-                    Some("another tonedesk is writing: try again in a moment")
-                }
-                _ => None,
-            },
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                Some("another tonedesk is writing: try again in a moment")
+            }
             _ => None,
         }
+    }
+
+    /// The same error, named in words a person can act on when it comes from a full or
+    /// read-only disk under `dir` (the database's folder).
+    pub fn in_folder(self, dir: &Path) -> StoreError {
+        let trouble = match &self {
+            StoreError::Sqlite(e) => sqlite_trouble(e, dir),
+            StoreError::Migration(rusqlite_migration::Error::RusqliteError { err, .. }) => {
+                sqlite_trouble(err, dir)
+            }
+            _ => None,
+        };
+        match trouble {
+            Some(t) => trouble_error(t, dir),
+            None => self,
+        }
+    }
+
+    /// An I/O error from a file under `dir` (logs, library, lock), named the same way when the
+    /// disk is full or read-only.
+    pub fn from_io(e: &std::io::Error, dir: &Path) -> Option<StoreError> {
+        let trouble = match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => DiskTrouble::Full,
+            Some(libc::EROFS) => DiskTrouble::ReadOnly,
+            _ if e.kind() == std::io::ErrorKind::StorageFull => DiskTrouble::Full,
+            _ if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => DiskTrouble::ReadOnly,
+            _ => return None,
+        };
+        Some(trouble_error(trouble, dir))
+    }
+}
+
+fn trouble_error(t: DiskTrouble, dir: &Path) -> StoreError {
+    let dir = dir.to_path_buf();
+    match t {
+        DiskTrouble::Full => StoreError::DiskFull(dir),
+        DiskTrouble::ReadOnly => StoreError::ReadOnly(dir),
+        DiskTrouble::CannotOpen => StoreError::CannotOpen(dir),
+    }
+}
+
+/// SQLite reports a full disk as `SQLITE_FULL` on most writes, but as an I/O error where it
+/// grows its shared-memory file; and a read-only file system as `SQLITE_READONLY` or
+/// `SQLITE_CANTOPEN` (it cannot make the WAL's files). The file system itself says which.
+fn sqlite_trouble(e: &rusqlite::Error, dir: &Path) -> Option<DiskTrouble> {
+    use rusqlite::ErrorCode;
+    let rusqlite::Error::SqliteFailure(f, _) = e else {
+        return None;
+    };
+    let state = folder_state(dir);
+    let (read_only, nearly_full) = (state.read_only, state.nearly_full());
+    match f.code {
+        ErrorCode::DiskFull => Some(DiskTrouble::Full),
+        ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure if read_only => {
+            Some(DiskTrouble::ReadOnly)
+        }
+        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen if nearly_full => {
+            Some(DiskTrouble::Full)
+        }
+        ErrorCode::ReadOnly => Some(DiskTrouble::ReadOnly),
+        ErrorCode::CannotOpen => Some(DiskTrouble::CannotOpen),
+        _ => None,
+    }
+}
+
+/// Free space a send asks for before it writes its intent (the intent, the result and room for
+/// SQLite's WAL and its index).
+pub const ROOM_TO_SEND: u64 = 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct FolderState {
+    read_only: bool,
+    /// Bytes this user may still write, when the system says.
+    free: Option<u64>,
+}
+
+impl FolderState {
+    fn nearly_full(&self) -> bool {
+        self.free.is_some_and(|f| f < 256 * 1024)
+    }
+}
+
+/// Whether the file system holding `dir` is mounted read-only, and the space left on it.
+fn folder_state(dir: &Path) -> FolderState {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return FolderState::default();
+        };
+        // SAFETY: statvfs only writes into the zeroed struct it is given; `c` is a valid
+        // NUL-terminated path that outlives the call.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return FolderState::default();
+        }
+        FolderState {
+            read_only: st.f_flag & libc::ST_RDONLY != 0,
+            free: Some(st.f_bavail.saturating_mul(st.f_frsize)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        FolderState::default()
     }
 }
 
@@ -188,6 +315,8 @@ pub struct OutboxRow {
     pub state: String,
     pub remote_id: Option<String>,
     pub owner: Option<String>,
+    /// When the intent was written (unix seconds).
+    pub created_at: i64,
 }
 
 /// What the poller of one account's stream last did. Times are unix seconds.
@@ -219,9 +348,36 @@ const MENTION_COLUMNS: &str = "m.id, m.platform, m.account, m.remote_id, a.handl
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let conn = Connection::open(path).map_err(|e| StoreError::from(e).in_folder(dir))?;
         crate::paths::restrict(path, 0o600);
-        Store::setup(conn)
+        Store::setup(conn).map_err(|e| e.in_folder(dir))
+    }
+
+    /// Refuses with [`StoreError::DiskFull`] when the database's disk has less than
+    /// [`ROOM_TO_SEND`] left: a send writes its intent, then posts, then writes its result, and
+    /// a result that cannot be written leaves a post the log does not show as sent.
+    pub fn ensure_room(&self) -> Result<()> {
+        let Some(dir) = self
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .and_then(|p| Path::new(p).parent())
+        else {
+            return Ok(());
+        };
+        match folder_state(dir).free {
+            Some(free) if free < ROOM_TO_SEND => Err(StoreError::DiskFull(dir.to_path_buf())),
+            _ => Ok(()),
+        }
+    }
+
+    /// `e` named as a full or read-only disk where it is one (see [`StoreError::in_folder`]).
+    pub(crate) fn explain(&self, e: StoreError) -> StoreError {
+        match self.conn.path().filter(|p| !p.is_empty()) {
+            Some(p) => e.in_folder(Path::new(p).parent().unwrap_or(Path::new("."))),
+            None => e,
+        }
     }
 
     pub fn open_in_memory() -> Result<Store> {
@@ -242,16 +398,28 @@ impl Store {
     }
 
     /// Runs `f` in one write transaction, taken up front so that two processes never interleave.
+    /// A full or read-only disk comes back as [`StoreError::DiskFull`] or
+    /// [`StoreError::ReadOnly`], after the transaction was rolled back.
     fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        self.writes += 1;
-        Ok(out)
+        let done = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        match done {
+            Ok(out) => {
+                self.writes += 1;
+                Ok(out)
+            }
+            Err(e) => Err(self.explain(e)),
+        }
     }
 
+    /// Registers an account at every start; one that did not change writes nothing, so that a
+    /// start on a full disk can still read.
     pub fn upsert_account(
         &mut self,
         name: &str,
@@ -263,7 +431,9 @@ impl Store {
             tx.execute(
                 "INSERT INTO accounts (name, platform, handle, demo) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET platform = excluded.platform,
-                     handle = excluded.handle, demo = excluded.demo",
+                     handle = excluded.handle, demo = excluded.demo
+                 WHERE (accounts.platform, accounts.handle, accounts.demo)
+                     IS NOT (excluded.platform, excluded.handle, excluded.demo)",
                 params![name, platform.as_str(), handle, demo],
             )?;
             Ok(())
@@ -864,6 +1034,8 @@ impl Store {
     }
 
     /// Step three of a send: the outcome, the result entry and, when sent, the mention done.
+    /// Only a pending send is settled: when another tonedesk settled it first (two starts
+    /// reconciling the same crash), this is a [`StoreError::Conflict`] and writes nothing.
     pub fn finish_send(
         &mut self,
         outbox_id: i64,
@@ -874,10 +1046,16 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<AuditEntry> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE outbox SET state = ?2, remote_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
+            let changed = tx.execute(
+                "UPDATE outbox SET state = ?2, remote_id = ?3, error = ?4, updated_at = ?5
+                 WHERE id = ?1 AND state = 'pending'",
                 params![outbox_id, state, remote_id, error, now.unix_timestamp()],
             )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "send {outbox_id} was already settled (by another tonedesk)"
+                )));
+            }
             let mention: Option<MentionId> = tx
                 .query_row(
                     "SELECT mention_id FROM outbox WHERE id = ?1",
@@ -900,7 +1078,8 @@ impl Store {
     /// Sends whose outcome was never written (a crash between intent and result).
     pub fn pending_sends(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id, owner
+            "SELECT id, idem_key, mention_id, account, channel, text, state, remote_id, owner,
+                 created_at
              FROM outbox WHERE state = 'pending' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -914,6 +1093,7 @@ impl Store {
                 state: r.get(6)?,
                 remote_id: r.get(7)?,
                 owner: r.get(8)?,
+                created_at: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -1837,8 +2017,59 @@ mod tests {
         assert_eq!(result.prev_hash, intent.hash);
         assert_eq!(s.mention(m.id).unwrap().state, MentionState::Done);
         assert!(s.pending_sends().unwrap().is_empty());
+        // A second settling (two starts reconciling the same crash) writes nothing.
+        let again = s.finish_send(
+            ob,
+            "failed",
+            None,
+            None,
+            AuditRecord::new(NOW, "op", "send_result"),
+            NOW,
+        );
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
         let entries = s.audit_entries().unwrap();
         assert_eq!(verify_chain(&entries), Ok(2));
+        assert_eq!(s.earlier_reply(m.id).unwrap().as_deref(), Some("sent"));
+    }
+
+    #[test]
+    fn a_full_or_read_only_disk_is_named_with_its_folder() {
+        let dir = Path::new("/srv/desk");
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let e = StoreError::from(full).in_folder(dir);
+        assert!(
+            e.to_string()
+                .starts_with("the disk is full: free some space in /srv/desk"),
+            "{e}"
+        );
+        let ro = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            None,
+        );
+        let e = StoreError::from(ro).in_folder(dir);
+        assert!(
+            e.to_string()
+                .starts_with("the tonedesk home /srv/desk is read-only: remount it read-write"),
+            "{e}"
+        );
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(matches!(
+            StoreError::from_io(&enospc, dir),
+            Some(StoreError::DiskFull(_))
+        ));
+        let erofs = std::io::Error::from_raw_os_error(libc::EROFS);
+        assert!(matches!(
+            StoreError::from_io(&erofs, dir),
+            Some(StoreError::ReadOnly(_))
+        ));
+        let other = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert!(StoreError::from_io(&other, dir).is_none());
+        // Other errors pass through as they were.
+        let e = StoreError::NoMention(7).in_folder(dir);
+        assert!(matches!(e, StoreError::NoMention(7)));
     }
 
     #[test]

@@ -215,13 +215,14 @@ async fn x(posted: &Posted) -> MockServer {
     server
 }
 
-/// Points the home's one account at `base`.
-pub(crate) fn configure(h: &Path, platform: &str, base: &str) {
+/// Points the home's one account at `base`, with requests abandoned after `timeout` seconds.
+pub(crate) fn configure(h: &Path, platform: &str, base: &str, timeout: u64) {
     std::fs::create_dir_all(h).unwrap();
     std::fs::write(
         h.join("config.toml"),
         format!(
-            "operator = \"Tess Tester\"\n\n[[account]]\nname = \"care\"\nplatform = \"{platform}\"\n\
+            "operator = \"Tess Tester\"\n\n[poll]\nrequest_timeout_secs = {timeout}\n\n[[account]]\n\
+             name = \"care\"\nplatform = \"{platform}\"\n\
              base_url = \"{base}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_TOKEN\"\n"
         ),
     )
@@ -327,7 +328,7 @@ async fn poll_the_mention(h: &Path) -> String {
 /// The crash while the post is at the platform, then reconciliation at the next start.
 async fn killed_after_the_post_arrived(platform: &str, server: &MockServer, posted: &Posted) {
     let (_d, h) = home();
-    configure(&h, platform, &server.uri());
+    configure(&h, platform, &server.uri(), 30);
     let id = poll_the_mention(&h).await;
 
     let mut child = start_reply(&h, &id);
@@ -426,14 +427,15 @@ async fn crash_after_the_post_reached_x_is_settled_as_sent() {
 
 /// The crash before the post reached the platform: the reply goes to a port that takes
 /// connections but never reads them, and is killed once its intent is written. Reconciliation
-/// finds nothing on the platform and settles the attempt as `failed` (the platform was asked and
-/// certainly has no such post), which leaves the mention open: the next reply posts once.
+/// finds nothing on the platform; once no request of the dead sender can still arrive, it settles
+/// the attempt as `failed` (the platform was asked and certainly has no such post), which leaves
+/// the mention open: the next reply posts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_before_the_post_left_is_settled_as_failed_and_posts_once() {
     let posted = Posted::default();
     let server = mastodon(&posted).await;
     let (_d, h) = home();
-    configure(&h, "mastodon", &server.uri());
+    configure(&h, "mastodon", &server.uri(), 1);
     let id = poll_the_mention(&h).await;
 
     let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -441,6 +443,7 @@ async fn crash_before_the_post_left_is_settled_as_failed_and_posts_once() {
         &h,
         "mastodon",
         &format!("http://{}", hole.local_addr().unwrap()),
+        1,
     );
     let mut child = start_reply(&h, &id);
     let home = h.clone();
@@ -452,7 +455,23 @@ async fn crash_before_the_post_left_is_settled_as_failed_and_posts_once() {
     assert_eq!(outbox(&h)[0].0, "pending");
     assert!(posts_received(&server).await.is_empty());
 
-    configure(&h, "mastodon", &server.uri());
+    configure(&h, "mastodon", &server.uri(), 1);
+    // Right after the crash the request might still be on its way to the platform: not there
+    // yet is not failed, until every attempt of the dead sender would have timed out
+    // (`longest_send`: 5 × the 1 s timeout + backoffs, about 10 s).
+    let o = ok(&h, &["poll", "--once"]).await;
+    assert!(
+        stderr(&o).contains(&format!(
+            "an unfinished send to mention {id} is not settled yet: not on the platform yet"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(outbox(&h)[0].0, "pending");
+    let early = run(&h, &["reply", &id, "--template", "complaint-ack", "--yes"]).await;
+    assert_eq!(early.status.code(), Some(3), "{}", stderr(&early));
+    assert!(posts_received(&server).await.is_empty());
+    tokio::time::sleep(Duration::from_secs(11)).await;
     let o = ok(&h, &["poll", "--once"]).await;
     assert!(
         stderr(&o).contains(&format!(
@@ -472,7 +491,8 @@ async fn crash_before_the_post_left_is_settled_as_failed_and_posts_once() {
     );
     assert_eq!(log[1]["attempt"], log[0]["attempt"]);
 
-    // The operator replies again: one post, under a new attempt.
+    // The operator replies again: one post, under a new attempt (given time for the slow post).
+    configure(&h, "mastodon", &server.uri(), 30);
     let o = ok(&h, &["reply", &id, "--template", "complaint-ack", "--yes"]).await;
     assert!(stdout(&o).starts_with("sent:"), "{}", stdout(&o));
     assert_eq!(posted.lock().unwrap().len(), 1);

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::live::{account, status};
-use crate::{home, stderr, stdout};
+use crate::{Rng, home, stderr, stdout};
 
 /// Mentions the server holds.
 const TOTAL: usize = 10_000;
@@ -119,7 +119,7 @@ struct State {
     visible: usize,
     /// Set by the first request with a `min_id`: from then on, mentions arrive.
     arriving: bool,
-    rng: u64,
+    rng: Rng,
     faults: bool,
     remaining: u64,
     reset_at: SystemTime,
@@ -135,17 +135,9 @@ enum Reply {
 }
 
 impl State {
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     /// A fault for 42% of requests (the test asks for at least 30%).
     fn fault(&mut self) -> Option<Fault> {
-        let r = self.next_random() % 1000;
+        let r = self.rng.below(1000);
         Some(match r {
             0..80 => Fault::TooMany,
             80..200 => Fault::ServerError,
@@ -381,7 +373,7 @@ async fn start() -> (String, Arc<Mutex<State>>) {
         notes: (0..TOTAL).map(notification).collect(),
         visible: BEFORE,
         arriving: false,
-        rng: SEED,
+        rng: Rng(SEED),
         faults: true,
         remaining: LIMIT,
         reset_at: SystemTime::now() + WINDOW,

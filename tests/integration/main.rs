@@ -3,6 +3,8 @@
 
 mod cli;
 mod crash;
+mod crash_storm;
+mod disk;
 mod faults;
 mod live;
 mod screens;
@@ -14,6 +16,23 @@ mod workflow;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// xorshift64*: a small seeded generator, so that a failing run can be repeated.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
 
 /// The built binary, run in `home` with a clean environment.
 pub fn td(home: &Path) -> Command {

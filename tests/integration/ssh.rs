@@ -366,7 +366,7 @@ fn ssh_connection_dropped_mid_send_lets_the_send_finish() {
     let posted = crate::crash::Posted::default();
     let server = rt.block_on(crate::crash::mastodon(&posted));
     let (d, h) = home();
-    crate::crash::configure(&h, "mastodon", &server.uri());
+    crate::crash::configure(&h, "mastodon", &server.uri(), 30);
     let sshd = Sshd::start(&d.path().join("sshd"));
     let remote = format!(
         "USER=tester TONEDESK_TEST_TOKEN=test-token-123 TONEDESK_HOME={} {}",
