@@ -565,6 +565,83 @@ fn search_entry(account: &str, own_did: &str, v: Value) -> Result<Entry, String>
     Ok(Entry { key, uri, outcome })
 }
 
+/// The stored cursor of `stream`; an unreadable one is noted in `skipped` and read as none.
+fn read_cursor(stream: &str, cursor: Option<&str>, skipped: &mut Vec<String>) -> Option<Cursor> {
+    let stored: Option<Cursor> = cursor.and_then(|text| serde_json::from_str(text).ok());
+    if cursor.is_some() && stored.is_none() {
+        skipped.push(format!(
+            "the stored cursor of {stream} could not be read; reading from the newest items again"
+        ));
+    }
+    stored
+}
+
+/// A listed page's entries, stepped from the `stored` cursor, as what `fetch` returns.
+fn page_after(
+    stored: Option<&Cursor>,
+    entries: Vec<Result<Entry, String>>,
+    api_next: Option<String>,
+    mut skipped: Vec<String>,
+) -> Result<FetchPage, PlatformError> {
+    let state = stored.cloned().unwrap_or_default();
+    let (mentions, next, more) = step(&state, entries, api_next, &mut skipped);
+    // `None` keeps the stored cursor: nothing moved.
+    let cursor = if next == Cursor::default() || stored == Some(&next) {
+        None
+    } else {
+        Some(next.encode()?)
+    };
+    Ok(FetchPage {
+        mentions,
+        cursor,
+        more,
+        skipped,
+    })
+}
+
+fn malformed(e: serde_json::Error) -> PlatformError {
+    PlatformError::Malformed(format!("the body is not the JSON expected: {e}"))
+}
+
+/// Reads a page of `app.bsky.notification.listNotifications` (the response body) for the account
+/// named `account` with the stored `cursor` of its `mentions` stream, as a poll does: the
+/// mentions (post records included), what was skipped and why, the next cursor (`None` when it
+/// stays as stored) and `more`. Pure: no I/O, for tests and fuzzing of the ingest path.
+pub fn parse_notifications(
+    account: &str,
+    body: &str,
+    cursor: Option<&str>,
+) -> Result<FetchPage, PlatformError> {
+    let mut skipped = Vec::new();
+    let stored = read_cursor("mentions", cursor, &mut skipped);
+    let out: NotificationsOut = serde_json::from_str(body).map_err(malformed)?;
+    let entries = out
+        .notifications
+        .into_iter()
+        .map(|v| notification_entry(account, v))
+        .collect();
+    page_after(stored.as_ref(), entries, out.cursor, skipped)
+}
+
+/// Like [`parse_notifications`] for a page of `app.bsky.feed.searchPosts` read by the account
+/// whose DID is `own_did` (its own posts are not mentions).
+pub fn parse_search(
+    account: &str,
+    own_did: &str,
+    body: &str,
+    cursor: Option<&str>,
+) -> Result<FetchPage, PlatformError> {
+    let mut skipped = Vec::new();
+    let stored = read_cursor("the search", cursor, &mut skipped);
+    let out: SearchOut = serde_json::from_str(body).map_err(malformed)?;
+    let entries = out
+        .posts
+        .into_iter()
+        .map(|v| search_entry(account, own_did, v))
+        .collect();
+    page_after(stored.as_ref(), entries, out.cursor, skipped)
+}
+
 /// Whether an error says the access token is no longer good. `Http` keeps the XRPC `message`
 /// (for `ExpiredToken`: "Token has expired") rather than the error name, so both are looked for.
 fn session_refused(e: &PlatformError) -> bool {
@@ -923,12 +1000,7 @@ impl Connector for Bluesky {
     async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<FetchPage, PlatformError> {
         let feed = Stream::parse(stream, &self.account)?;
         let mut skipped = Vec::new();
-        let stored: Option<Cursor> = cursor.and_then(|text| serde_json::from_str(text).ok());
-        if cursor.is_some() && stored.is_none() {
-            skipped.push(format!(
-                "the stored cursor of {stream} could not be read; reading from the newest items again"
-            ));
-        }
+        let stored = read_cursor(stream, cursor, &mut skipped);
         let state = stored.clone().unwrap_or_default();
         let page = state.walk.as_ref().map(|w| w.page.as_str());
         let raw = match self.list(feed, page, state.seen.as_ref()).await {
@@ -963,19 +1035,7 @@ impl Connector for Bluesky {
                     .collect()
             }
         };
-        let (mentions, next, more) = step(&state, entries, raw.next, &mut skipped);
-        // `None` keeps the stored cursor: nothing moved.
-        let cursor = if next == Cursor::default() || stored.as_ref() == Some(&next) {
-            None
-        } else {
-            Some(next.encode()?)
-        };
-        Ok(FetchPage {
-            mentions,
-            cursor,
-            more,
-            skipped,
-        })
+        page_after(stored.as_ref(), entries, raw.next, skipped)
     }
 
     /// A public reply: an `app.bsky.feed.post` under `rkey = idem_key`, so a repeated create
@@ -2364,6 +2424,32 @@ mod tests {
 
         s.base_url = Some("not a url".into());
         assert!(matches!(connect(&s).err(), Some(PlatformError::Local(_))));
+    }
+
+    #[test]
+    fn parse_notifications_steps_the_cursor_as_fetch_does() {
+        let body = json!({
+            "notifications": [
+                mention_at("3k2", "mention", "2026-06-01T10:00:00.000Z"),
+                like_at("3k1", "2026-06-01T09:00:00.000Z"),
+            ]
+        })
+        .to_string();
+        let page = parse_notifications("care-b", &body, None).unwrap();
+        assert_eq!(ids(&page), ["3k2"]);
+        assert!(!page.more);
+        let cursor = decode(page.cursor.as_deref().unwrap());
+        assert_eq!(cursor.seen.unwrap().at, "2026-06-01T10:00:00Z");
+        // The same page again brings nothing new and keeps the cursor.
+        let again = parse_notifications("care-b", &body, page.cursor.as_deref()).unwrap();
+        assert!(again.mentions.is_empty() && again.cursor.is_none());
+        // An unreadable stored cursor is said, and read as none.
+        let fresh = parse_notifications("care-b", &body, Some("{")).unwrap();
+        assert_eq!(ids(&fresh), ["3k2"]);
+        assert!(fresh.skipped[0].starts_with("the stored cursor of mentions"));
+        let hit = json!({"posts": [mention_at("3s1", "mention", "2026-06-01T10:00:00.000Z")]});
+        let found = parse_search("care-b", DID, &hit.to_string(), None).unwrap();
+        assert_eq!(found.mentions.len(), 1);
     }
 
     #[test]

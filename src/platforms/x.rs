@@ -479,57 +479,6 @@ impl X {
         http::json(response).await
     }
 
-    fn to_mention(&self, item: Value, found: &Found) -> Result<IncomingMention, String> {
-        let hint = short(item.get("id").and_then(Value::as_str).unwrap_or("?"));
-        let post: Post = serde_json::from_value(item).map_err(|e| format!("post {hint}: {e}"))?;
-        if !is_id(&post.id) {
-            return Err(format!("post {hint}: the id is not an X id"));
-        }
-        let created_at = post
-            .created_at
-            .as_deref()
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-            .ok_or_else(|| format!("post {}: created_at is missing or not RFC 3339", post.id))?;
-        let author_id = post
-            .author_id
-            .clone()
-            .filter(|a| is_id(a))
-            .ok_or_else(|| format!("post {}: author_id is missing", post.id))?;
-        let text = post
-            .full_text()
-            .ok_or_else(|| format!("post {}: the text is missing", post.id))?;
-        let user = found.users.get(&author_id);
-        let username = user
-            .and_then(|u| u.username.clone())
-            .filter(|u| is_handle(u));
-        let in_reply_to = post.replied_to().map(str::to_owned);
-        let reply_ref = serde_json::to_string(&ReplyRef {
-            author_id: author_id.clone(),
-            conversation_id: post.conversation_id.clone(),
-        })
-        .ok();
-        Ok(IncomingMention {
-            platform: Platform::X,
-            account: self.account.clone(),
-            url: Some(status_url(username.as_deref(), &post.id)),
-            author: Author {
-                // Without the expanded user the id stands in for the handle.
-                handle: username.unwrap_or(author_id),
-                display_name: user.and_then(|u| u.name.clone()).unwrap_or_default(),
-                bio: user.and_then(|u| u.description.clone()).unwrap_or_default(),
-            },
-            remote_id: post.id,
-            text,
-            created_at,
-            parent_text: in_reply_to
-                .as_ref()
-                .and_then(|p| found.parents.get(p).cloned()),
-            in_reply_to,
-            reply_ref,
-            private: false,
-        })
-    }
-
     /// The link to one of the account's own posts.
     fn own_url(&self, id: &str) -> String {
         status_url(Some(self.handle.as_str()).filter(|h| is_handle(h)), id)
@@ -729,44 +678,7 @@ impl Connector for X {
                 Err(e) => return Err(e),
             }
         };
-
-        let found = Found::from(page.includes.unwrap_or_default());
-        let items = page.data.unwrap_or_default();
-        let data_newest = items
-            .iter()
-            .filter_map(|v| v.get("id").and_then(Value::as_str))
-            .filter(|id| is_id(id))
-            .fold(None, |acc: Option<String>, id| {
-                newer(acc, Some(id.to_owned()))
-            });
-        let mut out = FetchPage::default();
-        for item in items {
-            match self.to_mention(item, &found) {
-                Ok(m) => out.mentions.push(m),
-                Err(why) => out.skipped.push(why),
-            }
-        }
-        let meta = page.meta.unwrap_or_default();
-        let page_newest = meta.newest_id.filter(|n| is_id(n)).or(data_newest);
-        let run_newest = newer(cur.newest_id.clone(), page_newest);
-        let next = match meta.next_token.filter(|t| !t.is_empty()) {
-            Some(token) => {
-                out.more = true;
-                Cursor {
-                    since_id: cur.since_id.clone(),
-                    next_token: Some(token),
-                    newest_id: run_newest,
-                }
-            }
-            None => Cursor {
-                since_id: newer(cur.since_id.clone(), run_newest),
-                ..Cursor::default()
-            },
-        };
-        if next != given {
-            out.cursor = Some(next.write());
-        }
-        Ok(out)
+        Ok(read_page(&self.account, page, &cur, &given))
     }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<Sent, PlatformError> {
@@ -885,6 +797,116 @@ impl Connector for X {
             .min_by_key(|b| b.remaining);
         Some(tightest.unwrap_or_default())
     }
+}
+
+/// Reads a page of posts (the body of `GET /2/users/{id}/mentions` or `GET
+/// /2/tweets/search/recent`) for the account named `account`, as a poll does: the mentions, what
+/// was skipped and why, the next cursor (`None` when it stays as given) and `more`.
+/// Pure: no I/O, for tests and fuzzing of the ingest path.
+pub fn parse_page(
+    account: &str,
+    body: &str,
+    cursor: Option<&str>,
+) -> Result<FetchPage, PlatformError> {
+    let page: Page = serde_json::from_str(body)
+        .map_err(|e| PlatformError::Malformed(format!("the body is not the JSON expected: {e}")))?;
+    let cur = Cursor::read(cursor);
+    Ok(read_page(account, page, &cur, &cur))
+}
+
+/// A page read with the cursor `cur` (which may differ from the stored `given` when a refused
+/// token restarted the run) as the mentions and the next cursor.
+fn read_page(account: &str, page: Page, cur: &Cursor, given: &Cursor) -> FetchPage {
+    let found = Found::from(page.includes.unwrap_or_default());
+    let items = page.data.unwrap_or_default();
+    let data_newest = items
+        .iter()
+        .filter_map(|v| v.get("id").and_then(Value::as_str))
+        .filter(|id| is_id(id))
+        .fold(None, |acc: Option<String>, id| {
+            newer(acc, Some(id.to_owned()))
+        });
+    let mut out = FetchPage::default();
+    for item in items {
+        match to_mention(account, item, &found) {
+            Ok(m) => out.mentions.push(m),
+            Err(why) => out.skipped.push(why),
+        }
+    }
+    let meta = page.meta.unwrap_or_default();
+    // The larger of what `meta` says and what `data` holds: a server whose `newest_id` is below
+    // an id it sent must not hold the cursor back (found by fuzzing).
+    let page_newest = newer(meta.newest_id.filter(|n| is_id(n)), data_newest);
+    let run_newest = newer(cur.newest_id.clone(), page_newest);
+    let next = match meta.next_token.filter(|t| !t.is_empty()) {
+        Some(token) => {
+            out.more = true;
+            Cursor {
+                since_id: cur.since_id.clone(),
+                next_token: Some(token),
+                newest_id: run_newest,
+            }
+        }
+        None => Cursor {
+            since_id: newer(cur.since_id.clone(), run_newest),
+            ..Cursor::default()
+        },
+    };
+    if next != *given {
+        out.cursor = Some(next.write());
+    }
+    out
+}
+
+fn to_mention(account: &str, item: Value, found: &Found) -> Result<IncomingMention, String> {
+    let hint = short(item.get("id").and_then(Value::as_str).unwrap_or("?"));
+    let post: Post = serde_json::from_value(item).map_err(|e| format!("post {hint}: {e}"))?;
+    if !is_id(&post.id) {
+        return Err(format!("post {hint}: the id is not an X id"));
+    }
+    let created_at = post
+        .created_at
+        .as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .ok_or_else(|| format!("post {}: created_at is missing or not RFC 3339", post.id))?;
+    let author_id = post
+        .author_id
+        .clone()
+        .filter(|a| is_id(a))
+        .ok_or_else(|| format!("post {}: author_id is missing", post.id))?;
+    let text = post
+        .full_text()
+        .ok_or_else(|| format!("post {}: the text is missing", post.id))?;
+    let user = found.users.get(&author_id);
+    let username = user
+        .and_then(|u| u.username.clone())
+        .filter(|u| is_handle(u));
+    let in_reply_to = post.replied_to().map(str::to_owned);
+    let reply_ref = serde_json::to_string(&ReplyRef {
+        author_id: author_id.clone(),
+        conversation_id: post.conversation_id.clone(),
+    })
+    .ok();
+    Ok(IncomingMention {
+        platform: Platform::X,
+        account: account.to_owned(),
+        url: Some(status_url(username.as_deref(), &post.id)),
+        author: Author {
+            // Without the expanded user the id stands in for the handle.
+            handle: username.unwrap_or(author_id),
+            display_name: user.and_then(|u| u.name.clone()).unwrap_or_default(),
+            bio: user.and_then(|u| u.description.clone()).unwrap_or_default(),
+        },
+        remote_id: post.id,
+        text,
+        created_at,
+        parent_text: in_reply_to
+            .as_ref()
+            .and_then(|p| found.parents.get(p).cloned()),
+        in_reply_to,
+        reply_ref,
+        private: false,
+    })
 }
 
 /// The stream cursor (see the module docs).
@@ -1187,7 +1209,11 @@ fn is_handle(s: &str) -> bool {
 fn newer(a: Option<String>, b: Option<String>) -> Option<String> {
     match (a, b) {
         (Some(a), Some(b)) => {
-            let key = |s: &str| (s.trim_start_matches('0').len(), s.to_owned());
+            // As numbers: leading zeros count for nothing, in the length or in the digits.
+            fn key(s: &str) -> (usize, &str) {
+                let digits = s.trim_start_matches('0');
+                (digits.len(), digits)
+            }
             Some(if key(&b) > key(&a) { b } else { a })
         }
         (a, b) => a.or(b),
@@ -2278,6 +2304,72 @@ mod tests {
         for a in [ModAction::Like, ModAction::Hide, ModAction::Mute] {
             refused(a.as_str(), x.act(a, &m).await);
         }
+    }
+
+    #[test]
+    fn parse_page_reads_a_page_as_fetch_does() {
+        let body = json!({
+            "data": [post("1900000000000000002", "111", "@acmecare hi &amp; thanks"), {"id": "x"}],
+            "includes": {"users": users()},
+            "meta": {"newest_id": "1900000000000000002"}
+        })
+        .to_string();
+        let page = parse_page("care-x", &body, Some("1800000000000000000")).unwrap();
+        assert_eq!(page.mentions.len(), 1);
+        assert_eq!(page.mentions[0].text, "@acmecare hi & thanks");
+        assert_eq!(page.mentions[0].author.handle, "maria_l");
+        assert_eq!(page.skipped.len(), 1);
+        assert!(!page.more);
+        assert_eq!(
+            page.cursor.as_deref(),
+            Some(r#"{"since_id":"1900000000000000002"}"#)
+        );
+        // Nothing new: the cursor stays.
+        let page = parse_page("care-x", "{}", Some("1900000000000000002")).unwrap();
+        assert_eq!(page.cursor, None);
+        assert!(matches!(
+            parse_page("care-x", "{", None),
+            Err(PlatformError::Malformed(_))
+        ));
+    }
+
+    /// Fuzzing found it (fuzz/regressions/x/meta-newest-below-data): a `meta.newest_id` below the
+    /// ids the page holds held the cursor back, so the next run read the same posts again.
+    #[test]
+    fn a_low_meta_newest_id_does_not_hold_the_cursor_back() {
+        let body = json!({
+            "data": [post("1900000000000000005", "111", "thanks!")],
+            "meta": {"newest_id": "0091000000000000005", "next_token": "b26v"}
+        })
+        .to_string();
+        let page = parse_page("care-x", &body, Some("1700000000000000000")).unwrap();
+        assert!(page.more);
+        let c = Cursor::read(page.cursor.as_deref());
+        assert_eq!(c.newest_id.as_deref(), Some("1900000000000000005"));
+        let last = parse_page("care-x", "{}", page.cursor.as_deref()).unwrap();
+        assert_eq!(
+            last.cursor.as_deref(),
+            Some(r#"{"since_id":"1900000000000000005"}"#)
+        );
+    }
+
+    /// Fuzzing found it (fuzz/regressions/x/leading-zero-id): ids of the same length without their
+    /// leading zeros were compared with them, so `0950…` counted as older than `1000…`.
+    #[test]
+    fn ids_compare_as_numbers_whatever_their_leading_zeros() {
+        assert_eq!(
+            newer(
+                Some("100000000000000005".into()),
+                Some("0950000000000000002".into())
+            )
+            .as_deref(),
+            Some("0950000000000000002")
+        );
+        assert_eq!(
+            newer(Some("07".into()), Some("7".into())).as_deref(),
+            Some("07"),
+            "equal ids keep the first"
+        );
     }
 
     #[test]

@@ -1,9 +1,28 @@
 //! Makes text from the network inert before it reaches the terminal: no control characters, no
 //! escape sequences, no bidirectional overrides or invisible characters that could fool the eye.
 
+use unicode_segmentation::UnicodeSegmentation;
+
 /// Text safe to draw on one line: controls and line breaks become spaces, runs of white space
-/// collapse, and characters that reorder or hide text are dropped.
+/// collapse, and characters that reorder or hide text are dropped. A zero-width joiner that joins
+/// nothing (it ends its grapheme, as after a digit) is dropped too: the terminal draws what
+/// follows it on its own, while the line's measured width counted the pair as one emoji, so the
+/// line came out wider than measured (found by fuzzing).
 pub fn one_line(s: &str) -> String {
+    let out = collapse(s);
+    if !out.contains(ZWJ) {
+        return out;
+    }
+    let joined: String = out
+        .graphemes(true)
+        .map(|g| g.trim_end_matches(ZWJ))
+        .collect();
+    collapse(&joined)
+}
+
+const ZWJ: char = '\u{200D}';
+
+fn collapse(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -64,6 +83,19 @@ mod tests {
         assert!(!s.chars().any(|c| c.is_control()), "{s:?}");
         assert!(!s.contains('\u{202E}') && !s.contains('\u{200B}'));
         assert_eq!(one_line("  a \t\n b  "), "a b");
+    }
+
+    /// Fuzzing found it (fuzz/regressions/inert/loose-joiner): a joiner after a keycap-style
+    /// `2\u{FE0F}` made the line measure 4 columns and draw 6.
+    #[test]
+    fn a_joiner_that_joins_nothing_is_dropped() {
+        use unicode_width::UnicodeWidthStr;
+        let s = one_line("\u{FFFD}\u{FFFD}2\u{FE0F}\u{200D}\u{1F467}");
+        assert_eq!(s, "\u{FFFD}\u{FFFD}2\u{FE0F}\u{1F467}");
+        let drawn: usize = s.graphemes(true).map(UnicodeWidthStr::width).sum();
+        assert_eq!(s.width(), drawn);
+        assert_eq!(one_line("a \u{200D} b"), "a b");
+        assert_eq!(one_line("👨\u{200D}👩\u{200D}👧"), "👨\u{200D}👩\u{200D}👧");
     }
 
     #[test]
