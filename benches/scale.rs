@@ -3,6 +3,7 @@
 //! `cargo bench --bench scale` (1,000,000 cached mentions against 1,000), or
 //! `cargo bench --bench scale -- --quick` (100,000 against 1,000; also `TONEDESK_SCALE_QUICK=1`);
 //! `-- --ingest` measures only the ingest (add `--breakdown` for where the store's time goes).
+//! `TONEDESK_SCALE_DUMP_J=FILE` writes what one `j` sends to the terminal (detail pane open) to FILE.
 //! Caches are generated under `$TONEDESK_SCALE_DIR` (default `/tmp/scale-bench`) with
 //! `tonedesk::app::generate` (as `examples/gen-cache.rs` does) and reused by later runs; `--fresh`
 //! makes them again. Each cache size is measured in a child process of its own (this binary run
@@ -21,7 +22,7 @@
 //! 3. Over SSH: bytes written to the terminal for a cursor move (`j`) against a full redraw of the
 //!    same screen. Target: at most 10%.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -744,13 +745,16 @@ fn run_child(db: &Path) -> Figures {
         .expect("the child reports its figures")
 }
 
-/// A writer that counts what it is given and keeps none of it.
+/// A writer that counts what it is given, and keeps it only while asked to.
 #[derive(Clone, Default)]
-struct Counter(Rc<Cell<usize>>);
+struct Counter(Rc<Cell<usize>>, Rc<RefCell<Option<Vec<u8>>>>);
 
 impl Write for Counter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.set(self.0.get() + buf.len());
+        if let Some(kept) = self.1.borrow_mut().as_mut() {
+            kept.extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
 
@@ -962,6 +966,13 @@ fn child(db: &Path) -> Figures {
     c.press(Action::Top);
     let full = c.full_redraw_bytes();
     let j: Vec<f64> = (0..100).map(|_| c.press(Action::Down).2 as f64).collect();
+    if let Some(path) = std::env::var_os("TONEDESK_SCALE_DUMP_J") {
+        // What one `j` writes (detail pane open), for a look at where its bytes go.
+        *c.bytes.1.borrow_mut() = Some(Vec::new());
+        c.press(Action::Down);
+        let kept = c.bytes.1.borrow_mut().take().unwrap_or_default();
+        std::fs::write(path, kept).expect("the dump is written");
+    }
     c.press(Action::Top);
     c.press(Action::Open); // closes the detail pane
     let full_closed = c.full_redraw_bytes();
