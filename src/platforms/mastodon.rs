@@ -274,14 +274,18 @@ struct NotificationItem {
 enum Item {
     Typed(NotificationItem),
     Loose(Value),
+    /// JSON in its syntax that no reader takes whole (a number out of range, say).
+    Broken(String),
 }
 
 impl Item {
     fn read(raw: &RawValue) -> Item {
         match serde_json::from_str(raw.get()) {
             Ok(n) => Item::Typed(n),
-            // The page parsed, so its items are JSON.
-            Err(_) => Item::Loose(serde_json::from_str(raw.get()).unwrap_or(Value::Null)),
+            Err(_) => match serde_json::from_str(raw.get()) {
+                Ok(v) => Item::Loose(v),
+                Err(e) => Item::Broken(e.to_string()),
+            },
         }
     }
 
@@ -289,6 +293,7 @@ impl Item {
         match self {
             Item::Typed(n) => n.id.clone().filter(|id| !id.is_empty()),
             Item::Loose(v) => value_id(v),
+            Item::Broken(_) => None,
         }
     }
 
@@ -296,6 +301,7 @@ impl Item {
         match self {
             Item::Typed(n) => n.kind.as_deref(),
             Item::Loose(v) => v.get("type").and_then(Value::as_str),
+            Item::Broken(_) => None,
         }
     }
 
@@ -307,6 +313,7 @@ impl Item {
                 n.account,
             ),
             Item::Loose(v) => notification_mention(account, &v),
+            Item::Broken(why) => Err(format!("unreadable: {why}")),
         }
     }
 }
@@ -325,7 +332,10 @@ fn read_notifications(
     for raw in items {
         let item = Item::read(raw);
         let Some(id) = item.id() else {
-            page.skipped.push("a notification without an id".into());
+            page.skipped.push(match &item {
+                Item::Broken(why) => format!("an unreadable notification: {why}"),
+                _ => "a notification without an id".into(),
+            });
             continue;
         };
         if !newer(&id, cursor) {
@@ -1781,6 +1791,29 @@ mod tests {
         ] {
             assert!(why.contains(part), "{part} not in {why}");
         }
+    }
+
+    /// Fuzzing found it (fuzz/regressions/mastodon/number-out-of-range): a number too large for
+    /// JSON readers in one item. Where tonedesk does not read that field the mention is read; where
+    /// it does, that item is skipped with the reason, and the rest of the page is still read.
+    #[test]
+    fn a_number_out_of_range_spoils_one_item_at_most() {
+        let huge = format!("1{}E{}", "1".repeat(30), "1".repeat(40));
+        let note = |id: &str, extra: &str| {
+            let mut n = mention_note(id, &format!("10{id}"), "<p>hello</p>");
+            n["status"]["x_extra"] = json!("HUGE");
+            if !extra.is_empty() {
+                n["status"][extra] = json!("HUGE");
+            }
+            n.to_string().replace("\"HUGE\"", &huge)
+        };
+        let body = format!("[{},{}]", note("51", ""), note("52", "in_reply_to_id"));
+        let page = parse_page("care-m", &body, Some("50")).unwrap();
+        assert_eq!(page.mentions.len(), 1, "{:?}", page.skipped);
+        assert_eq!(page.mentions[0].text, "hello");
+        assert_eq!(page.skipped.len(), 1);
+        assert!(page.skipped[0].contains("unreadable"), "{:?}", page.skipped);
+        assert_eq!(page.cursor.as_deref(), Some("51"));
     }
 
     #[tokio::test]
