@@ -4,7 +4,7 @@
 //! audit log must hold the intent and its result, and the mention must count as answered.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -237,13 +237,9 @@ fn td(h: &Path) -> Command {
 
 /// Runs the binary to the end, off the async runtime the fake server lives on.
 async fn run(h: &Path, args: &[&str]) -> Output {
-    let (h, args): (PathBuf, Vec<String>) = (
-        h.to_path_buf(),
-        args.iter().map(|a| a.to_string()).collect(),
-    );
-    tokio::task::spawn_blocking(move || td(&h).args(args).output().expect("run tonedesk"))
-        .await
-        .expect("join")
+    let mut c = td(h);
+    c.args(args);
+    crate::output_off_runtime(c).await
 }
 
 async fn ok(h: &Path, args: &[&str]) -> Output {

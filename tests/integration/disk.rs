@@ -107,13 +107,9 @@ impl Drop for Mount {
 
 /// A command's output, off the async runtime the fake server lives on.
 async fn run(h: &Path, args: &[&str]) -> Output {
-    let (h, args): (PathBuf, Vec<String>) = (
-        h.to_path_buf(),
-        args.iter().map(|a| a.to_string()).collect(),
-    );
-    tokio::task::spawn_blocking(move || td(&h).args(args).output().expect("run tonedesk"))
-        .await
-        .expect("join")
+    let mut c = td(h);
+    c.args(args);
+    crate::output_off_runtime(c).await
 }
 
 async fn ok(h: &Path, args: &[&str]) -> String {

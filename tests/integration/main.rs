@@ -50,6 +50,14 @@ pub fn run(home: &Path, args: &[&str]) -> Output {
     td(home).args(args).output().expect("run tonedesk")
 }
 
+/// Runs a prepared command to the end off the async runtime (where a fake server lives, which
+/// must keep answering while the command waits on it).
+pub async fn output_off_runtime(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().expect("run tonedesk"))
+        .await
+        .expect("join")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
