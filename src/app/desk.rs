@@ -354,17 +354,28 @@ impl Desk {
             failures: 0,
             next_at: None,
         };
+        let (account, s) = (report.account.clone(), report.stream.clone());
+        let mut cursor = match self.store.call(move |st| st.cursor(&account, &s)).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        // Pages are fetched and tagged while the store thread writes the page before: a page is
+        // sent to the store only once the one before it committed, since its cursor continues
+        // from that one's, so a page that fails leaves every later one unstored and the stored
+        // cursor where the last committed page put it.
+        let mut storing = None;
         // A bounded number of pages per poll, so one busy account cannot starve the others.
         for _ in 0..20 {
-            let (account, s) = (report.account.clone(), report.stream.clone());
-            let cursor = match self.store.call(move |st| st.cursor(&account, &s)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    report.error = Some(e.to_string());
-                    break;
-                }
-            };
-            let page = match c.fetch(stream, cursor.as_deref()).await {
+            let page = c.fetch(stream, cursor.as_deref()).await;
+            if let Some(stored) = storing.take()
+                && !count_stored(stored.await, &mut report, Some(progress))
+            {
+                break;
+            }
+            let page = match page {
                 Ok(p) => p,
                 Err(e) => {
                     report.error = Some(e.to_string());
@@ -383,26 +394,21 @@ impl Desk {
                 })
                 .collect();
             let targets = self.config.targets.clone();
-            let (account, s, next) = (report.account.clone(), report.stream.clone(), page.cursor);
-            let stored = self
-                .store
-                .call(move |st| {
-                    let cursor = next.as_deref().map(|n| (account.as_str(), s.as_str(), n));
-                    st.ingest(&items, &targets, cursor, OffsetDateTime::now_utc())
-                })
-                .await;
-            match stored {
-                Ok(n) => report.new += n,
-                Err(e) => {
-                    report.error = Some(e.to_string());
-                    break;
-                }
+            let (account, s) = (report.account.clone(), report.stream.clone());
+            let next = page.cursor.clone();
+            storing = Some(self.store.submit(move |st| {
+                let cursor = next.as_deref().map(|n| (account.as_str(), s.as_str(), n));
+                st.ingest(&items, &targets, cursor, OffsetDateTime::now_utc())
+            }));
+            if page.cursor.is_some() {
+                cursor = page.cursor;
             }
             if !page.more {
                 break;
             }
-            // More pages wait (a first-run backfill): say how far it got.
-            progress(&report);
+        }
+        if let Some(stored) = storing.take() {
+            count_stored(stored.await, &mut report, None);
         }
         // The round's mentions into the full-text index (ingest batches it).
         if let Err(e) = self.store.call(|st| st.index_pending()).await {
@@ -936,6 +942,28 @@ fn tid(value: u64) -> String {
         .collect()
 }
 
+/// Counts a stored page into `report`, or records why it failed (false: stop the round).
+/// With `progress`, says how far a backfill got, since more pages wait.
+fn count_stored(
+    stored: crate::store::Result<usize>,
+    report: &mut PollReport,
+    progress: Option<&Progress<'_>>,
+) -> bool {
+    match stored {
+        Ok(n) => {
+            report.new += n;
+            if let Some(progress) = progress {
+                progress(report);
+            }
+            true
+        }
+        Err(e) => {
+            report.error = Some(e.to_string());
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -944,6 +972,7 @@ mod tests {
     use crate::domain::{Flag, Tone};
     use crate::platforms::demo::read_sink;
     use crate::store::OutboxNew;
+    use std::sync::atomic::Ordering;
 
     fn desk(dir: &std::path::Path) -> Desk {
         let mut lib = Library::default();
@@ -1153,6 +1182,132 @@ mod tests {
         fn budget(&self) -> Option<crate::platforms::http::Budget> {
             Some(self.0)
         }
+    }
+
+    /// Three pages of two mentions for `demo-x`, the cursor being the page's index; while
+    /// `broken`, page 1 holds a mention for an account that does not exist, which the store
+    /// refuses (its whole page rolls back).
+    struct Paged {
+        broken: std::sync::atomic::AtomicBool,
+        fetched: std::sync::Mutex<Vec<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Connector for Paged {
+        fn platform(&self) -> Platform {
+            Platform::X
+        }
+        fn account(&self) -> &str {
+            "demo-x"
+        }
+        fn streams(&self) -> Vec<String> {
+            vec!["mentions".into()]
+        }
+        async fn fetch(
+            &self,
+            _: &str,
+            cursor: Option<&str>,
+        ) -> Result<crate::platforms::FetchPage, PlatformError> {
+            let i: usize = cursor.map_or(0, |c| c.parse().unwrap());
+            self.fetched.lock().unwrap().push(i);
+            let mention = |n: usize| {
+                let broken = i == 1 && n == 1 && self.broken.load(Ordering::SeqCst);
+                crate::domain::IncomingMention {
+                    platform: Platform::X,
+                    account: if broken { "nobody" } else { "demo-x" }.into(),
+                    remote_id: format!("{i}{n}"),
+                    author: crate::domain::Author {
+                        handle: format!("u{i}{n}"),
+                        display_name: String::new(),
+                        bio: String::new(),
+                    },
+                    text: format!("page {i} mention {n}"),
+                    created_at: OffsetDateTime::now_utc(),
+                    url: None,
+                    in_reply_to: None,
+                    parent_text: None,
+                    reply_ref: None,
+                    private: false,
+                }
+            };
+            Ok(crate::platforms::FetchPage {
+                mentions: vec![mention(0), mention(1)],
+                cursor: Some((i + 1).to_string()),
+                more: i < 2,
+                skipped: Vec::new(),
+            })
+        }
+        async fn send(&self, _: &Outgoing<'_>) -> Result<crate::platforms::Sent, PlatformError> {
+            Err(PlatformError::Unsupported("send"))
+        }
+        async fn act(&self, _: ModAction, _: &Mention) -> Result<(), PlatformError> {
+            Err(PlatformError::Unsupported("act"))
+        }
+        async fn find_sent(
+            &self,
+            _: &Outgoing<'_>,
+        ) -> Result<Option<crate::platforms::Sent>, PlatformError> {
+            Ok(None)
+        }
+    }
+
+    /// The next page is fetched while the store writes the one before, but is stored only once
+    /// that one committed: a page that fails leaves every later page unstored and the cursor
+    /// after the last page that committed, and the next round goes on from there.
+    #[tokio::test]
+    async fn a_page_that_fails_to_store_stops_the_round_before_any_later_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let c = Paged {
+            broken: true.into(),
+            fetched: Default::default(),
+        };
+        let progress = std::sync::Mutex::new(Vec::new());
+        let reports = d
+            .poll_account(&c, 0, &|r| progress.lock().unwrap().push(r.new))
+            .await;
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].error.is_some(), "{reports:?}");
+        assert_eq!(reports[0].new, 2, "page 0 only");
+        // Page 2 was fetched (while page 1 was being written), then dropped.
+        assert_eq!(*c.fetched.lock().unwrap(), [0, 1, 2]);
+        let texts = |d: &Desk| {
+            let d = d.store.clone();
+            async move {
+                let mut t: Vec<String> = d
+                    .call(|s| s.all_mentions())
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.text)
+                    .collect();
+                t.sort();
+                t
+            }
+        };
+        assert_eq!(texts(&d).await, ["page 0 mention 0", "page 0 mention 1"]);
+        let cursor = d
+            .store
+            .call(|s| s.cursor("demo-x", "mentions"))
+            .await
+            .unwrap();
+        assert_eq!(cursor.as_deref(), Some("1"));
+        assert_eq!(*progress.lock().unwrap(), [2], "progress after page 0");
+
+        // Mended: the next round starts from page 1 and stores the rest.
+        c.broken.store(false, Ordering::SeqCst);
+        c.fetched.lock().unwrap().clear();
+        let reports = d.poll_account(&c, 0, &|_| {}).await;
+        assert_eq!(reports[0].error, None);
+        assert_eq!(reports[0].new, 4);
+        assert_eq!(*c.fetched.lock().unwrap(), [1, 2]);
+        assert_eq!(texts(&d).await.len(), 6);
+        let cursor = d
+            .store
+            .call(|s| s.cursor("demo-x", "mentions"))
+            .await
+            .unwrap();
+        assert_eq!(cursor.as_deref(), Some("3"));
     }
 
     #[tokio::test]

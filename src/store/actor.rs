@@ -23,7 +23,10 @@ impl StoreHandle {
         StoreHandle::spawn(Store::open(path)?)
     }
 
+    /// Runs `store` on a thread of its own, with its checkpoints on another (see
+    /// [`Store::checkpoint_off_thread`]).
     pub fn spawn(mut store: Store) -> Result<StoreHandle> {
+        store.checkpoint_off_thread()?;
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("tonedesk-store".into())
@@ -42,16 +45,32 @@ impl StoreHandle {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
     {
+        self.submit(f).await
+    }
+
+    /// Sends `f` to the store thread now; its answer comes with the returned future, so the
+    /// caller can go on with other work while the store runs it. Jobs run in the order sent.
+    pub fn submit<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.tx
+        let sent = self
+            .tx
             .send(Box::new(move |s| {
                 let out = f(s).map_err(|e| s.explain(e));
                 let _ = reply.send(out);
             }))
-            .map_err(|_| StoreError::Corrupt("the store thread has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Corrupt("the store thread dropped a request".into()))?
+            .is_ok();
+        async move {
+            if !sent {
+                return Err(StoreError::Corrupt("the store thread has stopped".into()));
+            }
+            answer
+                .await
+                .map_err(|_| StoreError::Corrupt("the store thread dropped a request".into()))?
+        }
     }
 }
 
@@ -69,5 +88,74 @@ mod tests {
         assert_eq!(name.as_deref(), Some("tonedesk-store"));
         let crisis = h.call(|s| s.crisis()).await.unwrap();
         assert_eq!(crisis, None);
+    }
+
+    /// The store thread's commits never stop to checkpoint; the checkpointer copies the log back
+    /// into the database beside them.
+    #[tokio::test]
+    async fn the_log_is_checkpointed_off_the_store_thread() {
+        use crate::domain::playbook::{Targets, tags_of};
+        use crate::domain::{Author, IncomingMention, Platform, Tone};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let h = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+        let auto: i64 = h
+            .call(|s| {
+                Ok(s.conn
+                    .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(auto, 0, "commits do not checkpoint");
+        h.call(|s| s.upsert_account("demo-x", Platform::X, "acmecare", true))
+            .await
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        // About 8 MB of mentions in pages of 80: twice the log's size that starts a checkpoint.
+        for page in 0..50 {
+            let items: Vec<_> = (0..80)
+                .map(|i| {
+                    let id = page * 80 + i;
+                    let m = IncomingMention {
+                        platform: Platform::X,
+                        account: "demo-x".into(),
+                        remote_id: id.to_string(),
+                        author: Author {
+                            handle: format!("u{id}"),
+                            display_name: String::new(),
+                            bio: String::new(),
+                        },
+                        text: format!("{id} {}", "x".repeat(2_000)),
+                        created_at: now,
+                        url: None,
+                        in_reply_to: None,
+                        parent_text: None,
+                        reply_ref: None,
+                        private: false,
+                    };
+                    (m, tags_of(Tone::Neutral, &[]))
+                })
+                .collect();
+            h.call(move |s| s.ingest(&items, &Targets::default(), None, now))
+                .await
+                .unwrap();
+        }
+        // In WAL mode the database file grows only by checkpoints.
+        let grown = || std::fs::metadata(&db).map_or(0, |m| m.len()) > 4_000_000;
+        for _ in 0..100 {
+            if grown() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(grown(), "the checkpointer copied the log into the database");
+        let n: i64 = h
+            .call(|s| {
+                Ok(s.conn
+                    .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 4_000);
     }
 }

@@ -3,6 +3,8 @@
 
 mod actor;
 mod ae;
+mod authors;
+mod checkpoint;
 mod drafts;
 mod schema;
 pub mod stats;
@@ -340,6 +342,10 @@ pub struct Store {
     writes: u64,
     /// The last filtered or searched count: (query, writes, data_version, count).
     counted: std::cell::RefCell<Option<(QueueQuery, u64, i64, usize)>>,
+    /// The authors ingest stored or read lately (see [`authors`]).
+    authors: authors::KnownAuthors,
+    /// The checkpointer to nudge after each commit, when it runs (see [`checkpoint`]).
+    checkpoints: Option<checkpoint::Nudge>,
 }
 
 const MENTION_COLUMNS: &str = "m.id, m.platform, m.account, m.remote_id, a.handle, a.display_name, a.bio, \
@@ -394,7 +400,36 @@ impl Store {
             conn,
             writes: 0,
             counted: Default::default(),
+            authors: Default::default(),
+            checkpoints: None,
         })
+    }
+
+    /// Moves checkpoints off this connection's commits onto a thread of their own (see
+    /// [`checkpoint`]); for the long-lived store thread. Without a file, or when the thread
+    /// cannot start, SQLite's own checkpoints stay.
+    pub(crate) fn checkpoint_off_thread(&mut self) -> Result<()> {
+        let Some(db) = self
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+        else {
+            return Ok(());
+        };
+        if let Some(nudge) = checkpoint::start(&db) {
+            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            self.checkpoints = Some(nudge);
+        }
+        Ok(())
+    }
+
+    /// Copies everything the write-ahead log holds into the database now, waiting for readers
+    /// where it must.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Runs `f` in one write transaction, taken up front so that two processes never interleave.
@@ -412,6 +447,9 @@ impl Store {
         match done {
             Ok(out) => {
                 self.writes += 1;
+                if let Some(nudge) = &self.checkpoints {
+                    nudge.commit();
+                }
                 Ok(out)
             }
             Err(e) => Err(self.explain(e)),
@@ -450,23 +488,11 @@ impl Store {
         cursor: Option<(&str, &str, &str)>,
         now: OffsetDateTime,
     ) -> Result<usize> {
-        self.write(|tx| {
+        let mut known = std::mem::take(&mut self.authors);
+        let stored = self.write(|tx| {
+            known.sync(tx)?;
+            let mut authors = authors::Resolver::new(tx, &known)?;
             let mut new = 0;
-            // An author seen before is only read (and rewritten only when their profile
-            // changed), once per batch.
-            let mut author_find = tx.prepare_cached(
-                "SELECT id, display_name, bio FROM authors WHERE platform = ?1 AND handle = ?2",
-            )?;
-            let mut author_new = tx.prepare_cached(
-                "INSERT INTO authors (platform, handle, display_name, bio) VALUES (?1, ?2, ?3, ?4)
-                 RETURNING id",
-            )?;
-            let mut author_change = tx.prepare_cached(
-                "UPDATE authors SET display_name = ?2, bio = ?3 WHERE id = ?1",
-            )?;
-            // (platform, handle) → (id, display name, bio) as stored.
-            let mut authors: rustc_hash::FxHashMap<(Platform, &str), (i64, &str, &str)> =
-                Default::default();
             let mut mention_stmt = tx.prepare_cached(
                 "INSERT INTO mentions (platform, account, remote_id, author_id, text, created_at,
                      fetched_at, url, in_reply_to, parent_text, reply_ref, private, tone, flags,
@@ -478,38 +504,7 @@ impl Store {
             let mut tally = Tally::default();
             let mut last = 0;
             for (m, tags) in items {
-                let a = &m.author;
-                let author_id = match authors.get_mut(&(m.platform, a.handle.as_str())) {
-                    Some((id, name, bio)) => {
-                        // The latest profile wins, as it does across batches.
-                        if *name != a.display_name || *bio != a.bio {
-                            author_change.execute(params![*id, a.display_name, a.bio])?;
-                            (*name, *bio) = (&a.display_name, &a.bio);
-                        }
-                        *id
-                    }
-                    None => {
-                        let known: Option<(i64, String, String)> = author_find
-                            .query_row(params![m.platform.as_str(), a.handle], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                            })
-                            .optional()?;
-                        let id = match known {
-                            Some((id, name, bio)) => {
-                                if name != a.display_name || bio != a.bio {
-                                    author_change.execute(params![id, a.display_name, a.bio])?;
-                                }
-                                id
-                            }
-                            None => author_new.query_row(
-                                params![m.platform.as_str(), a.handle, a.display_name, a.bio],
-                                |r| r.get(0),
-                            )?,
-                        };
-                        authors.insert((m.platform, &a.handle), (id, &a.display_name, &a.bio));
-                        id
-                    }
-                };
+                let author_id = authors.id(m.platform, &m.author)?;
                 let due = targets.due_at(m.created_at, tags);
                 let moderation = playbook::lane(tags) == playbook::Lane::Moderation;
                 let ae_due = tags
@@ -557,8 +552,14 @@ impl Store {
                 )?
                 .execute(params![account, stream, cursor, now.unix_timestamp()])?;
             }
-            Ok(new)
-        })
+            Ok((new, authors.into_batch()))
+        });
+        let out = stored.map(|(new, batch)| {
+            known.remember(batch);
+            new
+        });
+        self.authors = known;
+        out
     }
 
     /// Brings the full-text index up to date with every cached mention (ingest leaves up to
@@ -1611,6 +1612,96 @@ mod tests {
         assert_eq!(
             s.cursor("demo-x", "mentions").unwrap().as_deref(),
             Some("c2")
+        );
+    }
+
+    /// The author's row as stored: (id, display name).
+    fn stored_author(s: &Store, handle: &str) -> Option<(i64, String)> {
+        s.conn
+            .query_row(
+                "SELECT id, display_name FROM authors WHERE handle = ?1",
+                [handle],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .unwrap()
+    }
+
+    fn by(id: &str, handle: &str, name: &str) -> (IncomingMention, Tags) {
+        let mut m = incoming(id, "a remark", 5);
+        m.author.handle = handle.into();
+        m.author.display_name = name.into();
+        (m, tags_of(Tone::Neutral, &[]))
+    }
+
+    #[test]
+    fn remembered_authors_still_get_their_latest_profile() {
+        let mut s = store_with(&[]);
+        let t = Targets::default();
+        s.ingest(&[by("1", "ana", "Ana")], &t, None, NOW).unwrap();
+        let (id, _) = stored_author(&s, "ana").unwrap();
+        // Remembered now; a changed name is still written, across batches and within one.
+        s.ingest(&[by("2", "ana", "Ana B")], &t, None, NOW).unwrap();
+        assert_eq!(stored_author(&s, "ana"), Some((id, "Ana B".into())));
+        s.ingest(
+            &[by("3", "ana", "Ana C"), by("4", "ana", "Ana D")],
+            &t,
+            None,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(stored_author(&s, "ana"), Some((id, "Ana D".into())));
+        s.ingest(&[by("5", "ana", "Ana")], &t, None, NOW).unwrap();
+        assert_eq!(stored_author(&s, "ana"), Some((id, "Ana".into())));
+        assert_eq!(s.authors.len(), 1);
+        let ids: Vec<i64> = s
+            .conn
+            .prepare("SELECT DISTINCT author_id FROM mentions")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, [id]);
+    }
+
+    #[test]
+    fn a_batch_that_rolls_back_leaves_no_author_remembered() {
+        let mut s = store_with(&[]);
+        let t = Targets::default();
+        // The second mention names an account that does not exist: the whole batch rolls back,
+        // the new author's row with it.
+        let mut orphan = by("2", "bo", "Bo");
+        orphan.0.account = "nobody".into();
+        assert!(
+            s.ingest(&[by("1", "bo", "Bo"), orphan], &t, None, NOW)
+                .is_err()
+        );
+        assert_eq!(stored_author(&s, "bo"), None);
+        assert_eq!(s.authors.len(), 0);
+        // So the next batch stores them again rather than pointing at a row that is not there.
+        s.ingest(&[by("1", "bo", "Bo")], &t, None, NOW).unwrap();
+        assert!(stored_author(&s, "bo").is_some());
+        assert_eq!(s.all_mentions().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn another_connection_s_ingest_makes_a_store_forget_its_authors() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let mut a = Store::open(&db).unwrap();
+        a.upsert_account("demo-x", Platform::X, "acmecare", true)
+            .unwrap();
+        let mut b = Store::open(&db).unwrap();
+        let t = Targets::default();
+        a.ingest(&[by("1", "cy", "Cy")], &t, None, NOW).unwrap();
+        b.ingest(&[by("2", "cy", "Cy (other)")], &t, None, NOW)
+            .unwrap();
+        // `a` remembered "Cy" as stored, but `b` changed it since: the latest profile wins.
+        a.ingest(&[by("3", "cy", "Cy")], &t, None, NOW).unwrap();
+        assert_eq!(
+            stored_author(&a, "cy").map(|(_, n)| n).as_deref(),
+            Some("Cy")
         );
     }
 
