@@ -370,40 +370,43 @@ impl Desk {
         // A bounded number of pages per poll, so one busy account cannot starve the others.
         for _ in 0..20 {
             let page = c.fetch(stream, cursor.as_deref()).await;
+            // Tagged before waiting, so that the tagging too runs beside the store's write.
+            let page = page.map(|page| {
+                for why in &page.skipped {
+                    tracing::warn!(account = c.account(), stream, "skipped an item: {why}");
+                }
+                let items: Vec<_> = page
+                    .mentions
+                    .into_iter()
+                    .map(|m| {
+                        let tags = self.classify(&m);
+                        (m, tags)
+                    })
+                    .collect();
+                (items, page.cursor, page.more)
+            });
             if let Some(stored) = storing.take()
                 && !count_stored(stored.await, &mut report, Some(progress))
             {
                 break;
             }
-            let page = match page {
+            let (items, next, more) = match page {
                 Ok(p) => p,
                 Err(e) => {
                     report.error = Some(e.to_string());
                     break;
                 }
             };
-            for why in &page.skipped {
-                tracing::warn!(account = c.account(), stream, "skipped an item: {why}");
-            }
-            let items: Vec<_> = page
-                .mentions
-                .into_iter()
-                .map(|m| {
-                    let tags = self.classify(&m);
-                    (m, tags)
-                })
-                .collect();
             let targets = self.config.targets.clone();
             let (account, s) = (report.account.clone(), report.stream.clone());
-            let next = page.cursor.clone();
+            if next.is_some() {
+                cursor.clone_from(&next);
+            }
             storing = Some(self.store.submit(move |st| {
                 let cursor = next.as_deref().map(|n| (account.as_str(), s.as_str(), n));
                 st.ingest(&items, &targets, cursor, OffsetDateTime::now_utc())
             }));
-            if page.cursor.is_some() {
-                cursor = page.cursor;
-            }
-            if !page.more {
+            if !more {
                 break;
             }
         }

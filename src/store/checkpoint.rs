@@ -33,6 +33,9 @@ impl Nudge {
 /// Starts the checkpointer for the database at `db`; `None` when its connection cannot be made
 /// (the writer then keeps SQLite's own checkpoints). It stops when the [`Nudge`] is dropped.
 pub(super) fn start(db: &Path) -> Option<Nudge> {
+    if std::env::var_os("TD_NOCKPT").is_some() {
+        return None;
+    }
     let conn = Connection::open(db).ok()?;
     conn.busy_timeout(Duration::from_secs(5)).ok()?;
     let wal = PathBuf::from(format!("{}-wal", db.display()));
@@ -45,6 +48,7 @@ pub(super) fn start(db: &Path) -> Option<Nudge> {
 }
 
 fn run(conn: &Connection, wal: &Path, nudges: &Receiver<()>) {
+    yield_to_others();
     for () in nudges {
         if std::fs::metadata(wal).is_ok_and(|m| m.len() >= WAL_BYTES)
             && let Err(e) = checkpoint(conn)
@@ -59,3 +63,19 @@ fn run(conn: &Connection, wal: &Path, nudges: &Receiver<()>) {
 fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
+
+/// Lowers this thread's priority to the least, so that it copies the log in the time the writer
+/// and the console leave: during a long backfill the log grows, and is copied back as soon as a
+/// core is free.
+#[cfg(target_os = "linux")]
+fn yield_to_others() {
+    // SAFETY: `gettid` has no preconditions; `setpriority` on this thread's own id changes only
+    // its nice value, and its failure (which leaves the priority as it was) is harmless.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn yield_to_others() {}
