@@ -4,6 +4,7 @@
 mod forms;
 pub mod inert;
 pub mod keymap;
+pub mod lean;
 pub mod stats;
 pub mod view;
 
