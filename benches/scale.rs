@@ -23,7 +23,8 @@
 //!    to the first full frame (open the store, first page, counts, draw), peak memory. Targets:
 //!    at most 1.5×, 2×, 1.5×.
 //! 3. Over SSH: bytes written to the terminal for a cursor move (`j`) against a full redraw of the
-//!    same screen. Target: at most 10%.
+//!    same screen, both through the console's backend (`tui::lean`). Target: at most 10%. The same
+//!    frames through ratatui's own `CrosstermBackend` are printed beside, for comparison.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -33,8 +34,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ratatui::backend::CrosstermBackend;
-use ratatui::layout::Rect;
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::layout::{Rect, Size};
 use ratatui::{Terminal, TerminalOptions, Viewport};
 use rusqlite::Connection;
 use time::OffsetDateTime;
@@ -55,6 +56,7 @@ use tonedesk::platforms::{Connector, FetchPage, Outgoing, PlatformError, Sent, m
 use tonedesk::store::{Filter, Store, StoreHandle, View};
 use tonedesk::tone::Classifier;
 use tonedesk::tui::keymap::KeyMap;
+use tonedesk::tui::lean::LeanBackend;
 use tonedesk::tui::view::{self, Theme, ViewState};
 
 const SMALL: usize = 1_000;
@@ -178,6 +180,15 @@ fn main() {
     println!(
         "   j, detail pane closed (Enter), median {:>6.0} bytes (90th percentile {:.0})",
         b.j_closed_bytes, b.j_closed_p90
+    );
+    println!(
+        "   ratatui's own backend (CrosstermBackend): full redraw {:.0} bytes, j open {:.0} ({:.1}%), \
+         j closed {:.0} ({:.1}%)",
+        b.ct_full_bytes,
+        b.ct_j_bytes,
+        100.0 * b.ct_j_bytes / b.ct_full_bytes,
+        b.ct_j_closed_bytes,
+        100.0 * b.ct_j_closed_bytes / b.ct_full_closed_bytes,
     );
     ratio_line(
         "   j / full redraw, detail open",
@@ -738,9 +749,14 @@ struct Figures {
     j_p90: f64,
     j_closed_bytes: f64,
     j_closed_p90: f64,
+    /// The same through ratatui's CrosstermBackend.
+    ct_full_bytes: f64,
+    ct_full_closed_bytes: f64,
+    ct_j_bytes: f64,
+    ct_j_closed_bytes: f64,
 }
 
-const FIELDS: usize = 13;
+const FIELDS: usize = 17;
 
 impl Figures {
     fn values(&self) -> [f64; FIELDS] {
@@ -758,6 +774,10 @@ impl Figures {
             self.j_p90,
             self.j_closed_bytes,
             self.j_closed_p90,
+            self.ct_full_bytes,
+            self.ct_full_closed_bytes,
+            self.ct_j_bytes,
+            self.ct_j_closed_bytes,
         ]
     }
 
@@ -786,6 +806,10 @@ impl Figures {
             j_p90: v[10],
             j_closed_bytes: v[11],
             j_closed_p90: v[12],
+            ct_full_bytes: v[13],
+            ct_full_closed_bytes: v[14],
+            ct_j_bytes: v[15],
+            ct_j_closed_bytes: v[16],
         })
     }
 }
@@ -827,7 +851,29 @@ impl Write for Counter {
     }
 }
 
-type Term = Terminal<CrosstermBackend<Counter>>;
+/// The console's terminal: its backend, on a screen of COLS x LINES.
+type Term = Terminal<LeanBackend<Counter>>;
+
+fn lean_term(bytes: &Counter) -> Term {
+    Terminal::with_options(
+        LeanBackend::headless(bytes.clone(), Size::new(COLS, LINES)),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, COLS, LINES)),
+        },
+    )
+    .expect("a terminal")
+}
+
+/// ratatui's own backend on the same screen, for comparison.
+fn crossterm_term(bytes: &Counter) -> Terminal<CrosstermBackend<Counter>> {
+    Terminal::with_options(
+        CrosstermBackend::new(bytes.clone()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, COLS, LINES)),
+        },
+    )
+    .expect("a terminal")
+}
 
 struct Console {
     store: Store,
@@ -836,6 +882,9 @@ struct Console {
     vs: ViewState,
     term: Term,
     bytes: Counter,
+    /// When set, every frame is drawn through CrosstermBackend too (part 3 only: part 2 times
+    /// the console's own frames).
+    crossterm: Option<(Terminal<CrosstermBackend<Counter>>, Counter)>,
 }
 
 impl Console {
@@ -846,13 +895,9 @@ impl Console {
         let store = Store::open(db).expect("the store opens");
         let keys = KeyMap::new(&Config::default().keys).expect("default keys");
         let bytes = Counter::default();
-        let term = Terminal::with_options(
-            CrosstermBackend::new(bytes.clone()),
-            TerminalOptions {
-                viewport: Viewport::Fixed(Rect::new(0, 0, COLS, LINES)),
-            },
-        )
-        .expect("a terminal");
+        let mut term = lean_term(&bytes);
+        // The console clears the screen it starts on.
+        term.backend_mut().clear().expect("clears");
         let state = AppState::new(
             "Acme Pharma".into(),
             true,
@@ -866,6 +911,7 @@ impl Console {
             vs: ViewState::default(),
             term,
             bytes,
+            crossterm: None,
         };
         // Paint first (as the console does), then the first page, then the full frame.
         c.draw();
@@ -926,9 +972,19 @@ impl Console {
 
     fn draw(&mut self) {
         let (s, keys, vs) = (&self.state, &self.keys, &mut self.vs);
-        self.term
+        let frame = self
+            .term
             .draw(|f| view::draw(f, s, keys, Theme { color: true }, vs))
             .expect("draws");
+        if let Some((ct, _)) = &mut self.crossterm {
+            let buffer = frame.buffer.clone();
+            ct.draw(|f| *f.buffer_mut() = buffer).expect("draws");
+        }
+    }
+
+    /// The bytes written through CrosstermBackend so far.
+    fn crossterm_bytes(&self) -> usize {
+        self.crossterm.as_ref().map_or(0, |(_, b)| b.0.get())
     }
 
     /// A key press to its finished frame: the time, whether it loaded a page, the bytes written.
@@ -949,19 +1005,27 @@ impl Console {
     /// size holds nothing, so its first frame is that redraw; `clear()` itself would ask the real
     /// terminal where its cursor is.)
     fn full_redraw_bytes(&mut self) -> usize {
-        let mut counter = Counter::default();
-        counter.write_all(b"\x1b[2J").expect("counts");
-        let mut term = Terminal::with_options(
-            CrosstermBackend::new(counter.clone()),
-            TerminalOptions {
-                viewport: Viewport::Fixed(Rect::new(0, 0, COLS, LINES)),
-            },
-        )
-        .expect("a terminal");
+        let counter = Counter::default();
+        let mut term = lean_term(&counter);
+        term.backend_mut().clear().expect("clears");
         let (s, keys, vs) = (&self.state, &self.keys, &mut self.vs);
         term.draw(|f| view::draw(f, s, keys, Theme { color: true }, vs))
             .expect("draws");
         counter.0.get()
+    }
+
+    /// The same through CrosstermBackend, whose terminal then follows every frame (see
+    /// `crossterm_bytes`).
+    fn crossterm_full_redraw_bytes(&mut self) -> usize {
+        let mut counter = Counter::default();
+        counter.write_all(b"\x1b[2J").expect("counts");
+        let mut term = crossterm_term(&counter);
+        let (s, keys, vs) = (&self.state, &self.keys, &mut self.vs);
+        term.draw(|f| view::draw(f, s, keys, Theme { color: true }, vs))
+            .expect("draws");
+        let full = counter.0.get();
+        self.crossterm = Some((term, counter));
+        full
     }
 }
 
@@ -1029,7 +1093,13 @@ fn child(db: &Path) -> Figures {
     // Bytes: at the top of the queue, a full redraw, then j presses.
     c.press(Action::Top);
     let full = c.full_redraw_bytes();
-    let j: Vec<f64> = (0..100).map(|_| c.press(Action::Down).2 as f64).collect();
+    let ct_full = c.crossterm_full_redraw_bytes();
+    let (mut j, mut ct_j) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        let before = c.crossterm_bytes();
+        j.push(c.press(Action::Down).2 as f64);
+        ct_j.push((c.crossterm_bytes() - before) as f64);
+    }
     if let Some(path) = std::env::var_os("TONEDESK_SCALE_DUMP_J") {
         // What one `j` writes (detail pane open), for a look at where its bytes go.
         *c.bytes.1.borrow_mut() = Some(Vec::new());
@@ -1040,7 +1110,13 @@ fn child(db: &Path) -> Figures {
     c.press(Action::Top);
     c.press(Action::Open); // closes the detail pane
     let full_closed = c.full_redraw_bytes();
-    let j_closed: Vec<f64> = (0..100).map(|_| c.press(Action::Down).2 as f64).collect();
+    let ct_full_closed = c.crossterm_full_redraw_bytes();
+    let (mut j_closed, mut ct_j_closed) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        let before = c.crossterm_bytes();
+        j_closed.push(c.press(Action::Down).2 as f64);
+        ct_j_closed.push((c.crossterm_bytes() - before) as f64);
+    }
 
     Figures {
         key_med: median(all),
@@ -1056,6 +1132,10 @@ fn child(db: &Path) -> Figures {
         j_p90: percentile(j, 0.9),
         j_closed_bytes: median(j_closed.clone()),
         j_closed_p90: percentile(j_closed, 0.9),
+        ct_full_bytes: ct_full as f64,
+        ct_full_closed_bytes: ct_full_closed as f64,
+        ct_j_bytes: median(ct_j),
+        ct_j_closed_bytes: median(ct_j_closed),
     }
 }
 

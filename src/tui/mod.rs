@@ -4,6 +4,7 @@
 mod forms;
 pub mod inert;
 pub mod keymap;
+pub mod lean;
 pub mod stats;
 pub mod view;
 
@@ -38,10 +39,7 @@ pub fn run(desk: Arc<Desk>, rt: &tokio::runtime::Runtime) -> Result<()> {
         color: colors_wanted(desk.config.ui.color),
     };
 
-    // ratatui::try_init enters raw mode and the alternate screen and installs a panic hook that
-    // restores the terminal before the panic is reported.
-    let mut terminal =
-        ratatui::try_init().context("cannot set up the terminal (is this a TTY?)")?;
+    let mut terminal = init_terminal().context("cannot set up the terminal (is this a TTY?)")?;
     let tty = Tty::find();
     let result = event_loop(&mut terminal, desk, rt, &keys, theme, tty);
     if tty.hung_up() {
@@ -54,6 +52,26 @@ pub fn run(desk: Arc<Desk>, rt: &tokio::runtime::Runtime) -> Result<()> {
     }
     tracing::info!("the console closed");
     result
+}
+
+/// The console's terminal: ratatui drawing through the lean backend (few bytes a frame, for SSH).
+type Term = ratatui::Terminal<lean::LeanBackend<std::io::Stdout>>;
+
+/// Sets the terminal up as `ratatui::try_init` does (a panic hook that restores the terminal
+/// before the panic is reported, raw mode, the alternate screen), with the lean backend, and
+/// clears the screen: ratatui takes a new terminal to be blank, and the backend then knows it is.
+fn init_terminal() -> std::io::Result<Term> {
+    use ratatui::backend::Backend;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        ratatui::restore();
+        hook(info);
+    }));
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    let mut terminal = ratatui::Terminal::new(lean::LeanBackend::new(std::io::stdout()))?;
+    terminal.backend_mut().clear()?;
+    Ok(terminal)
 }
 
 enum Msg {
@@ -117,7 +135,7 @@ fn watch_signals(rt: &tokio::runtime::Runtime, tx: mpsc::Sender<Msg>) -> Result<
 }
 
 fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut Term,
     desk: Arc<Desk>,
     rt: &tokio::runtime::Runtime,
     keys: &KeyMap,
@@ -286,7 +304,7 @@ fn read_input(tx: &mpsc::Sender<Msg>, gate: &mpsc::Receiver<Gate>) {
 /// terminal handed over, and returns what was written (comments and blank space removed), or
 /// `None` when nothing was (or the editor failed: the reason is logged).
 fn edit_draft(
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut Term,
     gate: &mpsc::Sender<Gate>,
     desk: &Desk,
     seed: &str,

@@ -268,3 +268,115 @@ fn stats_at_80x24() {
     let small = screen(&s, 60, 16);
     assert!(small.contains("First response, 7 d"), "{small}");
 }
+
+/// A writer whose bytes the test reads while a terminal owns it.
+#[derive(Clone, Default)]
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
+/// Every cell of an emulated screen as a person sees it (an erased cell and a space alike).
+fn cells(p: &vt100::Parser, width: u16, height: u16) -> Vec<String> {
+    let mut v = Vec::new();
+    for row in 0..height {
+        for col in 0..width {
+            let c = p.screen().cell(row, col).unwrap();
+            let text = match c.contents() {
+                "" if !c.is_wide_continuation() => " ",
+                t => t,
+            };
+            v.push(format!(
+                "{row},{col} {text:?} {:?} {:?} {}{}{}{}{}",
+                c.fgcolor(),
+                c.bgcolor(),
+                c.bold(),
+                c.dim(),
+                c.italic(),
+                c.underline(),
+                c.inverse()
+            ));
+        }
+    }
+    v
+}
+
+/// The scale bench's SSH figure, on the demo queue: at 120x40 with the detail pane open, each `j`
+/// through the console's backend (`tui::lean`) writes fewer bytes than through ratatui's
+/// CrosstermBackend, and both leave the same screen in a terminal emulator.
+#[test]
+fn a_cursor_move_costs_fewer_bytes_through_the_lean_backend() {
+    use ratatui::backend::{Backend, CrosstermBackend};
+    use ratatui::layout::{Rect, Size};
+    use ratatui::{TerminalOptions, Viewport};
+    use tonedesk::tui::lean::LeanBackend;
+
+    let (w, h) = (120, 40);
+    let store = demo_store();
+    let mut s = state_for(&store, View::Queue);
+    let keys = KeyMap::new(&BTreeMap::new()).unwrap();
+    let (lean_out, ct_out) = (Shared::default(), Shared::default());
+    let mut lean = Terminal::new(LeanBackend::headless(lean_out.clone(), Size::new(w, h))).unwrap();
+    // As the console starts.
+    lean.backend_mut().clear().unwrap();
+    let mut ct = Terminal::with_options(
+        CrosstermBackend::new(ct_out.clone()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
+        },
+    )
+    .unwrap();
+    let emulator = || vt100::Parser::new(h.try_into().unwrap(), w.try_into().unwrap(), 0);
+    let (mut lean_vt, mut ct_vt) = (emulator(), emulator());
+    let (mut lean_vs, mut ct_vs) = (ViewState::default(), ViewState::default());
+    let theme = Theme { color: true };
+    let (mut lean_moves, mut ct_moves) = (Vec::new(), Vec::new());
+    for step in 0..12 {
+        if step > 0 {
+            s.update(Action::Down);
+        }
+        lean.draw(|f| draw(f, &s, &keys, theme, &mut lean_vs))
+            .unwrap();
+        ct.draw(|f| draw(f, &s, &keys, theme, &mut ct_vs)).unwrap();
+        let (l, c) = (lean_out.take(), ct_out.take());
+        lean_vt.process(&l);
+        ct_vt.process(&c);
+        assert_eq!(
+            cells(&lean_vt, w, h),
+            cells(&ct_vt, w, h),
+            "after {step} moves:\n{}",
+            lean_vt.screen().contents()
+        );
+        if step > 0 {
+            assert!(
+                l.len() < c.len(),
+                "move {step}: {} bytes against crossterm's {}",
+                l.len(),
+                c.len()
+            );
+            lean_moves.push(l.len());
+            ct_moves.push(c.len());
+        } else {
+            assert!(lean_vt.screen().contents().contains("Queue — "));
+        }
+    }
+    let (lean_sum, ct_sum): (usize, usize) = (lean_moves.iter().sum(), ct_moves.iter().sum());
+    assert!(
+        lean_sum * 10 < ct_sum * 7,
+        "moves {lean_moves:?} against crossterm's {ct_moves:?}"
+    );
+}

@@ -75,6 +75,38 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with its colours and attributes (`capture-pane -e`).
+    pub(crate) fn styled_screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-e", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The styled screen once it differs from `before` and has stopped changing.
+    fn styled_change(&self, before: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = self.styled_screen();
+        while last == before {
+            assert!(
+                Instant::now() < deadline,
+                "the screen never changed:\n{last}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+            last = self.styled_screen();
+        }
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let now = self.styled_screen();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     /// Waits until the screen no longer shows `needle`.
     pub(crate) fn wait_gone(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -535,4 +567,97 @@ fn two_consoles_share_one_home() {
         doctor.contains("audit chain intact (2 entries)"),
         "{doctor}"
     );
+}
+
+/// With the detail pane open, each move through the demo queue (`j`, `k`, `G`, `g`) leaves the
+/// screen, colours included (`capture-pane -e`), that a full redraw of the same state leaves: the
+/// console's frame after a move (the lean backend's relative moves, reprinted gaps, erased runs)
+/// against the clear and redraw that follow a resize.
+#[test]
+fn each_move_leaves_the_screen_a_full_redraw_leaves() {
+    if !have_tmux() {
+        return;
+    }
+    let (_d, h) = home();
+    let (width, rows) = (120u16, 40u16);
+    let t = Tmux::start(&h, width, rows);
+    t.wait_for(&["DEMO", "Queue — ", "polled"]);
+    // Whether the console has drawn at `w` columns: the list's top right corner, or the detail
+    // pane's, is then in the last column.
+    let drawn_at = |w: u16| {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let s = t.screen();
+            if s.lines()
+                .nth(1)
+                .is_some_and(|l| l.trim_end().ends_with('┐') && l.chars().count() == usize::from(w))
+            {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let resize = |w: u16| {
+        let ok = t
+            .cmd()
+            .args(["resize-window", "-t", &t.session])
+            .args(["-x", &w.to_string(), "-y", &rows.to_string()])
+            .status()
+            .expect("resize")
+            .success();
+        assert!(ok);
+    };
+    // A full redraw: one column less (not a row: the list would scroll), then the width it had;
+    // each a clear and a frame. A resize back and forth quickly is now and then not passed on
+    // to the console (with ratatui's own backend too), so this tries again.
+    let full_redraw = || {
+        for _ in 0..5 {
+            resize(width - 1);
+            let narrow = drawn_at(width - 1);
+            resize(width);
+            if narrow && drawn_at(width) {
+                return t.styled_screen();
+            }
+        }
+        panic!("the console did not follow the resizes:\n{}", t.screen());
+    };
+    let back = |key: &str| match key {
+        "j" => "k",
+        "k" => "j",
+        "G" => "g",
+        _ => "G",
+    };
+    for key in ["j", "j", "j", "k", "j", "G", "k", "k", "g", "j"] {
+        let mut tries = 0;
+        loop {
+            let before = t.styled_screen();
+            t.keys(key);
+            let moved = t.styled_change(&before);
+            let full = full_redraw();
+            if full == moved {
+                break;
+            }
+            // The clock (ages are in minutes) or a poll may have changed the screen meanwhile:
+            // move back and try the same move again, twice at most.
+            tries += 1;
+            let differ: Vec<String> = moved
+                .lines()
+                .zip(full.lines())
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, (a, b))| format!("row {i}:\n  moved: {a:?}\n  full:  {b:?}"))
+                .collect();
+            assert!(
+                tries < 3,
+                "after {key}, the screen differs from its full redraw:\n{}",
+                differ.join("\n")
+            );
+            let before = t.styled_screen();
+            t.keys(back(key));
+            t.styled_change(&before);
+        }
+    }
 }
