@@ -2372,6 +2372,22 @@ mod tests {
         );
     }
 
+    /// Fuzzing found it (fuzz/regressions/x/repeated-key-cursor): a stored cursor that names a
+    /// field twice cannot be read, so the stream starts over from the newest posts (duplicates
+    /// are not stored twice) rather than trusting either of the two values.
+    #[test]
+    fn a_cursor_with_a_repeated_field_is_unreadable_and_starts_over() {
+        let stored = r#"{"since_id":"sam_k","since_id":"1700000000000000000"}"#;
+        assert_eq!(Cursor::read(Some(stored)), Cursor::default());
+        let body = json!({"data": [post("1900000000000000005", "111", "thanks!")]}).to_string();
+        let page = parse_page("care-x", &body, Some(stored)).unwrap();
+        assert_eq!(page.mentions.len(), 1);
+        assert_eq!(
+            page.cursor.as_deref(),
+            Some(r#"{"since_id":"1900000000000000005"}"#)
+        );
+    }
+
     #[test]
     fn cursors_read_leniently() {
         assert_eq!(Cursor::read(None), Cursor::default());
