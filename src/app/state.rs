@@ -357,8 +357,12 @@ impl AppState {
     }
 
     fn load(&self, offset: usize) -> Effect {
-        // The row of the current page nearest to where the new one starts.
+        // The row of the current page nearest to where the new one starts. Not from the top: the
+        // first rows are one index seek away, and the hint would be wrong once mentions arrived
+        // above it (the hinted row moved down, and the page read from it would pass for the top,
+        // hiding the newest urgent mentions until something else reloaded the page).
         let near = match (self.rows_query.as_ref(), self.rows.len()) {
+            _ if offset == 0 => None,
             (Some(q), n) if *q == self.query && n > 0 => {
                 let at = offset.clamp(self.offset, self.offset + n - 1);
                 Some((self.rows[at - self.offset].id, at))
@@ -1069,7 +1073,7 @@ mod tests {
             vec![Effect::LoadPage {
                 query: QueueQuery::default(),
                 offset: 0,
-                near: Some((1, 0)),
+                near: None,
                 limit: WINDOW,
             }]
         );
