@@ -95,7 +95,7 @@ mod tests {
     #[tokio::test]
     async fn the_log_is_checkpointed_off_the_store_thread() {
         use crate::domain::playbook::{Targets, tags_of};
-        use crate::domain::{Author, IncomingMention, Platform, Tone};
+        use crate::domain::{Platform, Tone};
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let h = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
@@ -116,23 +116,8 @@ mod tests {
             let items: Vec<_> = (0..80)
                 .map(|i| {
                     let id = page * 80 + i;
-                    let m = IncomingMention {
-                        platform: Platform::X,
-                        account: "demo-x".into(),
-                        remote_id: id.to_string(),
-                        author: Author {
-                            handle: format!("u{id}"),
-                            display_name: String::new(),
-                            bio: String::new(),
-                        },
-                        text: format!("{id} {}", "x".repeat(2_000)),
-                        created_at: now,
-                        url: None,
-                        in_reply_to: None,
-                        parent_text: None,
-                        reply_ref: None,
-                        private: false,
-                    };
+                    let text = format!("{id} {}", "x".repeat(2_000));
+                    let m = crate::store::tests::incoming(&id.to_string(), &text, 0);
                     (m, tags_of(Tone::Neutral, &[]))
                 })
                 .collect();

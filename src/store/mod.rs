@@ -1554,7 +1554,7 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
-    fn incoming(id: &str, text: &str, minutes_ago: i64) -> IncomingMention {
+    pub(super) fn incoming(id: &str, text: &str, minutes_ago: i64) -> IncomingMention {
         IncomingMention {
             platform: Platform::X,
             account: "demo-x".into(),
