@@ -6,76 +6,141 @@
 //! commits instead; the thread checkpoints through its own connection, which in WAL mode runs
 //! beside the writer (`PASSIVE`: it never blocks it and copies what was committed when it began).
 //! Other processes on the same home keep SQLite's own checkpoints.
+//!
+//! A checkpointer beside a busy writer never finds the whole log copied, since the writer has
+//! always committed more since it began; and SQLite starts the log over from its first page only
+//! when a write begins with all of it copied. Left there, a long backfill grows the log file
+//! without end (400 MB for 100,000 mentions), and appending to a growing file costs the writer
+//! more than overwriting one the file system already holds. So once the log is long and the
+//! checkpointer has copied all but its last few commits, the writer copies those itself right
+//! after a commit (a few hundred pages at most), and its next write starts the log over.
+//!
+//! The checkpointer runs at the normal priority. At the lowest, a busy machine (a build beside a
+//! backfill) starved it while it held the checkpoint lock, which the writer needs to finish a
+//! copy, and the log grew past 60 MB again.
 
-use std::path::{Path, PathBuf};
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::hooks::Wal;
 
-/// The log's size that starts a checkpoint: SQLite's own default of 1,000 pages (of 4 KiB).
-const WAL_BYTES: u64 = 1_000 * 4_096;
+/// The log's length (in pages, 4 KiB each) at which the checkpointer starts copying it.
+const COPY_FROM: i32 = 500;
+/// The length at which the writer finishes the copy and starts the log over: SQLite's own
+/// checkpoint size.
+const RESTART_AT: i32 = 1_000;
+/// The most the writer copies itself at [`RESTART_AT`]: what the checkpointer has not copied yet.
+const WRITER_COPIES: i32 = 400;
+/// The length at which the writer copies whatever is left, when the checkpointer cannot keep up
+/// (the machine is busy and it runs at the lowest priority), so the log stays bounded.
+const WRITER_COPIES_ALL: i32 = 4_000;
 
-/// The store thread's side: tells the checkpointer that something was committed.
+thread_local! {
+    /// The log's length after the last commit on this thread, set by [`note_length`].
+    static LOG_LENGTH: Cell<i32> = const { Cell::new(0) };
+}
+
+/// SQLite's write-ahead-log hook (called after each commit with the log's length in pages).
+/// The hook takes no state, and commits run on the thread that owns the connection, so the
+/// length goes to that thread's [`LOG_LENGTH`].
+fn note_length(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    LOG_LENGTH.set(pages);
+    Ok(())
+}
+
+/// The store thread's side of the checkpointer.
 #[derive(Debug)]
-pub(super) struct Nudge(SyncSender<()>);
+pub(super) struct Checkpoints {
+    nudge: SyncSender<()>,
+    /// How far the checkpointer's last pass copied the log, in pages: a hint (it may belong to
+    /// the log before its last restart), never relied on for correctness.
+    copied: Arc<AtomicI32>,
+}
 
-impl Nudge {
-    /// Never waits: a nudge already pending covers this one.
-    pub(super) fn commit(&self) {
-        match self.0.try_send(()) {
-            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+impl Checkpoints {
+    /// Starts the checkpointer for the database that `conn` writes, and takes the checkpoints
+    /// off `conn`'s commits; `None` (and SQLite's own checkpoints kept) when the checkpointer's
+    /// connection cannot be made. It stops when this is dropped.
+    pub(super) fn start(conn: &Connection, db: &Path) -> Option<Checkpoints> {
+        let own = Connection::open(db).ok()?;
+        own.busy_timeout(Duration::from_secs(5)).ok()?;
+        let (nudge, nudges) = mpsc::sync_channel(1);
+        let copied = Arc::new(AtomicI32::new(0));
+        let theirs = Arc::clone(&copied);
+        thread::Builder::new()
+            .name("tonedesk-checkpoint".into())
+            .spawn(move || run(&own, &nudges, &theirs))
+            .ok()?;
+        // Turning SQLite's checkpoints off clears its hook; ours replaces it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).ok()?;
+        conn.wal_hook(Some(note_length));
+        Some(Checkpoints { nudge, copied })
+    }
+
+    /// After a commit on `conn`: nudges the checkpointer once the log is long enough to copy,
+    /// and finishes the copy itself once the checkpointer has done most of it (see the module's
+    /// documentation). Never waits for the checkpointer.
+    pub(super) fn committed(&self, conn: &Connection) {
+        let length = LOG_LENGTH.replace(0);
+        if length < COPY_FROM {
+            return;
+        }
+        let copied = self.copied.load(Ordering::Relaxed);
+        // A figure larger than the log belongs to the log before it started over.
+        let copied = if copied > length { 0 } else { copied };
+        let finish = length >= WRITER_COPIES_ALL
+            || (length >= RESTART_AT && length - copied <= WRITER_COPIES);
+        if finish {
+            match passive(conn) {
+                Ok(Pass { busy: false, .. }) => self.copied.store(0, Ordering::Relaxed),
+                // The checkpointer is at it: the next commit tries again.
+                Ok(Pass { busy: true, .. }) => {}
+                Err(e) => tracing::warn!("checkpoint failed: {e}"),
+            }
+        } else {
+            match self.nudge.try_send(()) {
+                // A nudge already pending covers this one.
+                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+            }
         }
     }
 }
 
-/// Starts the checkpointer for the database at `db`; `None` when its connection cannot be made
-/// (the writer then keeps SQLite's own checkpoints). It stops when the [`Nudge`] is dropped.
-pub(super) fn start(db: &Path) -> Option<Nudge> {
-    if std::env::var_os("TD_NOCKPT").is_some() {
-        return None;
-    }
-    let conn = Connection::open(db).ok()?;
-    conn.busy_timeout(Duration::from_secs(5)).ok()?;
-    let wal = PathBuf::from(format!("{}-wal", db.display()));
-    let (tx, rx) = mpsc::sync_channel(1);
-    thread::Builder::new()
-        .name("tonedesk-checkpoint".into())
-        .spawn(move || run(&conn, &wal, &rx))
-        .ok()?;
-    Some(Nudge(tx))
-}
-
-fn run(conn: &Connection, wal: &Path, nudges: &Receiver<()>) {
-    yield_to_others();
+fn run(conn: &Connection, nudges: &Receiver<()>, copied: &AtomicI32) {
     for () in nudges {
-        if std::fs::metadata(wal).is_ok_and(|m| m.len() >= WAL_BYTES)
-            && let Err(e) = checkpoint(conn)
-        {
+        match passive(conn) {
+            Ok(Pass {
+                busy: false,
+                copied: pages,
+            }) => copied.store(pages, Ordering::Relaxed),
+            Ok(Pass { busy: true, .. }) => {}
             // A full disk, say; the next commit tries again, and the log only grows meanwhile.
-            tracing::warn!("checkpoint failed: {e}");
+            Err(e) => tracing::warn!("checkpoint failed: {e}"),
         }
     }
+}
+
+/// What a checkpoint did.
+struct Pass {
+    /// Another connection was checkpointing, so this one copied nothing.
+    busy: bool,
+    /// The pages of the log copied into the database, this pass and earlier ones.
+    copied: i32,
 }
 
 /// Copies what the log holds back into the database without blocking a writer.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+fn passive(conn: &Connection) -> rusqlite::Result<Pass> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok(Pass {
+            busy: r.get::<_, i32>(0)? != 0,
+            copied: r.get(2)?,
+        })
+    })
 }
-
-/// Lowers this thread's priority to the least, so that it copies the log in the time the writer
-/// and the console leave: during a long backfill the log grows, and is copied back as soon as a
-/// core is free.
-#[cfg(target_os = "linux")]
-fn yield_to_others() {
-    // SAFETY: `gettid` has no preconditions; `setpriority` on this thread's own id changes only
-    // its nice value, and its failure (which leaves the priority as it was) is harmless.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn yield_to_others() {}

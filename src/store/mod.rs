@@ -344,8 +344,8 @@ pub struct Store {
     counted: std::cell::RefCell<Option<(QueueQuery, u64, i64, usize)>>,
     /// The authors ingest stored or read lately (see [`authors`]).
     authors: authors::KnownAuthors,
-    /// The checkpointer to nudge after each commit, when it runs (see [`checkpoint`]).
-    checkpoints: Option<checkpoint::Nudge>,
+    /// The checkpointer to tell of each commit, when it runs (see [`checkpoint`]).
+    checkpoints: Option<checkpoint::Checkpoints>,
 }
 
 const MENTION_COLUMNS: &str = "m.id, m.platform, m.account, m.remote_id, a.handle, a.display_name, a.bio, \
@@ -408,20 +408,10 @@ impl Store {
     /// Moves checkpoints off this connection's commits onto a thread of their own (see
     /// [`checkpoint`]); for the long-lived store thread. Without a file, or when the thread
     /// cannot start, SQLite's own checkpoints stay.
-    pub(crate) fn checkpoint_off_thread(&mut self) -> Result<()> {
-        let Some(db) = self
-            .conn
-            .path()
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-        else {
-            return Ok(());
-        };
-        if let Some(nudge) = checkpoint::start(&db) {
-            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            self.checkpoints = Some(nudge);
+    pub(crate) fn checkpoint_off_thread(&mut self) {
+        if let Some(db) = self.conn.path().filter(|p| !p.is_empty()) {
+            self.checkpoints = checkpoint::Checkpoints::start(&self.conn, Path::new(db));
         }
-        Ok(())
     }
 
     /// Copies everything the write-ahead log holds into the database now, waiting for readers
@@ -447,8 +437,8 @@ impl Store {
         match done {
             Ok(out) => {
                 self.writes += 1;
-                if let Some(nudge) = &self.checkpoints {
-                    nudge.commit();
+                if let Some(checkpoints) = &self.checkpoints {
+                    checkpoints.committed(&self.conn);
                 }
                 Ok(out)
             }
