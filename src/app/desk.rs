@@ -21,6 +21,7 @@ use crate::domain::{
 };
 use crate::paths::Paths;
 use crate::platforms::demo::{self, Demo};
+use crate::platforms::http::Budget;
 use crate::platforms::{Connector, Outgoing, PlatformError};
 use crate::store::{PollRecord, Store, StoreError, StoreHandle};
 use crate::tone::Classifier;
@@ -162,9 +163,21 @@ impl Desk {
                 }
             }
         }
+        let now = OffsetDateTime::now_utc();
+        // What the last polls left of each account's budget (perhaps in another process: a
+        // `poll --once` from cron, a console since closed) still holds until its window resets.
+        match store.poll_statuses() {
+            Ok(records) => {
+                for c in &connectors {
+                    if let Some(b) = recorded_budget(&records, c.account(), now) {
+                        c.resume_budget(b);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the recorded poll budgets: {e}"),
+        }
         // The first sight of every reply version fixes its text hash; a later change of the text
         // under the same id and version is then refused as tampered.
-        let now = OffsetDateTime::now_utc();
         for r in &library.replies {
             store.remember_template(&r.id, r.version, &r.text_hash(), now)?;
         }
@@ -911,6 +924,23 @@ fn train(corrections: Vec<(String, crate::domain::Tone)>) -> crate::tone::Model 
 }
 
 /// The case number a conversation is filed under.
+/// The tightest poll budget recorded for `account` whose window has not reset by `now`.
+fn recorded_budget(records: &[PollRecord], account: &str, now: OffsetDateTime) -> Option<Budget> {
+    records
+        .iter()
+        .filter(|r| r.account == account)
+        .filter_map(|r| {
+            let reset = OffsetDateTime::from_unix_timestamp(r.budget_reset?).ok()?;
+            let remaining = u64::try_from(r.budget_remaining?).ok()?;
+            (reset > now).then(|| Budget {
+                limit: r.budget_limit.and_then(|n| u64::try_from(n).ok()),
+                remaining: Some(remaining),
+                reset_at: Some(reset),
+            })
+        })
+        .min_by_key(|b| b.remaining)
+}
+
 pub fn case_number(mention: MentionId) -> String {
     format!("C{mention:06}")
 }
@@ -1311,6 +1341,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cursor.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn the_tightest_recorded_budget_of_the_account_still_holds() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let rec = |account: &str, stream: &str, remaining, reset: i64| PollRecord {
+            account: account.into(),
+            stream: stream.into(),
+            last_ok_at: None,
+            last_error: None,
+            last_error_at: None,
+            next_at: None,
+            budget_limit: Some(300),
+            budget_remaining: Some(remaining),
+            budget_reset: Some(now.unix_timestamp() + reset),
+        };
+        let records = [
+            rec("care-x", "mentions", 40, 600),
+            rec("care-x", "watch:Zyntriva", 3, 300),
+            rec("care-x", "watch:old", 0, -5),
+            rec("care-m", "mentions", 1, 900),
+        ];
+        let b = recorded_budget(&records, "care-x", now).unwrap();
+        assert_eq!((b.limit, b.remaining), (Some(300), Some(3)));
+        assert_eq!(
+            b.reset_at.map(|t| t.unix_timestamp()),
+            Some(now.unix_timestamp() + 300)
+        );
+        assert_eq!(recorded_budget(&records[2..3], "care-x", now), None);
+        assert_eq!(recorded_budget(&records, "care-b", now), None);
     }
 
     #[tokio::test]

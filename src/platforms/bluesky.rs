@@ -1180,6 +1180,11 @@ impl Connector for Bluesky {
     fn budget(&self) -> Option<http::Budget> {
         Some(self.http.budget())
     }
+
+    fn resume_budget(&self, recorded: http::Budget) {
+        self.http
+            .resume_budget(recorded, time::OffsetDateTime::now_utc());
+    }
 }
 
 #[cfg(test)]

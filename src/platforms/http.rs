@@ -145,6 +145,18 @@ impl Http {
         self.budget.lock().map(|b| *b).unwrap_or_default()
     }
 
+    /// Starts from a budget recorded earlier (by the last poll of this account, perhaps in
+    /// another process) while its window lasts and until the server says anything newer, so
+    /// that a new process does not spend what an earlier one already spent.
+    pub fn resume_budget(&self, recorded: Budget, now: OffsetDateTime) {
+        if recorded.reset_at.is_some_and(|reset| reset > now)
+            && let Ok(mut slot) = self.budget.lock()
+            && *slot == Budget::default()
+        {
+            *slot = recorded;
+        }
+    }
+
     fn note_budget(&self, headers: &HeaderMap) {
         if let Some(b) = parse_budget(headers, OffsetDateTime::now_utc())
             && let Ok(mut slot) = self.budget.lock()

@@ -958,6 +958,11 @@ impl Connector for Mastodon {
     fn budget(&self) -> Option<http::Budget> {
         Some(self.http.budget())
     }
+
+    fn resume_budget(&self, recorded: http::Budget) {
+        self.http
+            .resume_budget(recorded, time::OffsetDateTime::now_utc());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -169,10 +169,13 @@ pub trait Connector: Send + Sync {
     /// after a crash. `Ok(None)` means it was certainly not made; an error means it cannot be
     /// known. Never posts.
     async fn find_sent(&self, out: &Outgoing<'_>) -> Result<Option<Sent>, PlatformError>;
-    /// What the server last said about the request budget (none for the demo).
+    /// What the server last said about the budget of the requests a poll makes (none for the
+    /// demo).
     fn budget(&self) -> Option<http::Budget> {
         None
     }
+    /// Starts from the poll budget an earlier process recorded (see [`http::Http::resume_budget`]).
+    fn resume_budget(&self, _recorded: http::Budget) {}
 }
 
 #[cfg(test)]

@@ -101,6 +101,8 @@ enum Ep {
 }
 
 impl Ep {
+    /// What a poll asks: who the account is, its mentions, its watched keywords.
+    const POLL: [Ep; 3] = [Ep::Me, Ep::Mentions, Ep::Search];
     const ALL: [Ep; 11] = [
         Ep::Me,
         Ep::Mentions,
@@ -786,16 +788,24 @@ impl Connector for X {
         }
     }
 
-    /// The most constrained endpoint budget still in its window.
+    /// The most constrained budget, still in its window, of the endpoints a poll uses. Sends and
+    /// actions have budgets of their own (a day's worth of DMs, say), which must not hold the
+    /// polls back.
     fn budget(&self) -> Option<Budget> {
         let now = OffsetDateTime::now_utc();
-        let tightest = self
-            .https
+        let tightest = Ep::POLL
             .iter()
-            .map(Http::budget)
+            .map(|&ep| self.http(ep).budget())
             .filter(|b| b.remaining.is_some() && b.reset_at.is_none_or(|r| r > now))
             .min_by_key(|b| b.remaining);
         Some(tightest.unwrap_or_default())
+    }
+
+    fn resume_budget(&self, recorded: Budget) {
+        let now = OffsetDateTime::now_utc();
+        for ep in Ep::POLL {
+            self.http(ep).resume_budget(recorded, now);
+        }
     }
 }
 
@@ -2226,6 +2236,30 @@ mod tests {
         // Each endpoint keeps its own budget.
         assert_eq!(x.http(Ep::Me).budget().remaining, Some(74));
         assert_eq!(x.http(Ep::Post).budget(), Budget::default());
+    }
+
+    #[tokio::test]
+    async fn a_spent_send_budget_does_not_hold_the_polls_back() {
+        let server = MockServer::start().await;
+        let x = connector(&server, TOKEN);
+        let now = OffsetDateTime::now_utc();
+        let spent = |secs| Budget {
+            limit: Some(15),
+            remaining: Some(0),
+            reset_at: Some(now + time::Duration::seconds(secs)),
+        };
+        // A day's DMs spent: the poll interval must not stretch to the next day.
+        x.http(Ep::Dm).resume_budget(spent(86_400), now);
+        assert_eq!(x.budget(), Some(Budget::default()));
+        // A poll budget recorded by an earlier process goes to the endpoints a poll uses only.
+        x.resume_budget(spent(600));
+        assert_eq!(x.budget(), Some(spent(600)));
+        assert_eq!(x.http(Ep::Search).budget(), spent(600));
+        assert_eq!(x.http(Ep::Post).budget(), Budget::default());
+        // A window that has already reset is no budget at all.
+        let fresh = connector(&server, TOKEN);
+        fresh.resume_budget(spent(-1));
+        assert_eq!(fresh.budget(), Some(Budget::default()));
     }
 
     #[test]

@@ -247,3 +247,45 @@ async fn a_token_echoed_by_the_server_is_never_shown_or_stored() {
         );
     }
 }
+
+/// A `poll --once` (from cron, say) that spent the account's budget leaves it recorded: the next
+/// process waits for the window to reset instead of asking again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_process_keeps_to_the_budget_an_earlier_one_spent() {
+    let server = MockServer::start().await;
+    let reset = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let reset = reset
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/notifications"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .insert_header("X-RateLimit-Limit", "300")
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", reset.as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_d, h) = home();
+    std::fs::create_dir_all(&h).unwrap();
+    std::fs::write(
+        h.join("config.toml"),
+        format!(
+            "[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+
+    let o = run(&h, &["poll", "--once"]).await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let o = run(&h, &["poll", "--once"]).await;
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("rate"), "{out}");
+    // `.expect(1)`: the second process made no request.
+    server.verify().await;
+}
