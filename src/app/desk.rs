@@ -923,7 +923,6 @@ fn train(corrections: Vec<(String, crate::domain::Tone)>) -> crate::tone::Model 
     crate::tone::Model::train(&examples)
 }
 
-/// The case number a conversation is filed under.
 /// The tightest poll budget recorded for `account` whose window has not reset by `now`.
 fn recorded_budget(records: &[PollRecord], account: &str, now: OffsetDateTime) -> Option<Budget> {
     records
@@ -941,6 +940,7 @@ fn recorded_budget(records: &[PollRecord], account: &str, now: OffsetDateTime) -
         .min_by_key(|b| b.remaining)
 }
 
+/// The case number a conversation is filed under.
 pub fn case_number(mention: MentionId) -> String {
     format!("C{mention:06}")
 }

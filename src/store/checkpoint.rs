@@ -10,8 +10,8 @@
 //! A checkpointer beside a busy writer never finds the whole log copied, since the writer has
 //! always committed more since it began; and SQLite starts the log over from its first page only
 //! when a write begins with all of it copied. Left there, a long backfill grows the log file
-//! without end (400 MB for 100,000 mentions), and appending to a growing file costs the writer
-//! more than overwriting one the file system already holds. So once the log is long and the
+//! without end (400 MB for 100,000 mentions, kept on disk until the last connection closes, and
+//! written back long after the backfill). So once the log is long and the
 //! checkpointer has copied all but its last few commits, the writer copies those itself right
 //! after a commit (a few hundred pages at most), and its next write starts the log over.
 //!
@@ -39,7 +39,7 @@ const RESTART_AT: i32 = 1_000;
 /// The most the writer copies itself at [`RESTART_AT`]: what the checkpointer has not copied yet.
 const WRITER_COPIES: i32 = 400;
 /// The length at which the writer copies whatever is left, when the checkpointer cannot keep up
-/// (the machine is busy and it runs at the lowest priority), so the log stays bounded.
+/// (the machine is busy), so the log stays bounded.
 const WRITER_COPIES_ALL: i32 = 4_000;
 
 thread_local! {
