@@ -90,29 +90,16 @@ mod tests {
         assert_eq!(crisis, None);
     }
 
-    /// The store thread's commits never stop to checkpoint; the checkpointer copies the log back
-    /// into the database beside them.
-    #[tokio::test]
-    async fn the_log_is_checkpointed_off_the_store_thread() {
+    /// Ingests `pages` pages of 80 mentions of about 2 KB each (the demo X account's), each page
+    /// sent as soon as the one before it committed.
+    async fn ingest_pages(h: &StoreHandle, pages: usize) {
         use crate::domain::playbook::{Targets, tags_of};
         use crate::domain::{Platform, Tone};
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let h = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-        let auto: i64 = h
-            .call(|s| {
-                Ok(s.conn
-                    .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
-            })
-            .await
-            .unwrap();
-        assert_eq!(auto, 0, "commits do not checkpoint");
         h.call(|s| s.upsert_account("demo-x", Platform::X, "acmecare", true))
             .await
             .unwrap();
         let now = time::OffsetDateTime::now_utc();
-        // About 8 MB of mentions in pages of 80: twice the log's size that starts a checkpoint.
-        for page in 0..50 {
+        for page in 0..pages {
             let items: Vec<_> = (0..80)
                 .map(|i| {
                     let id = page * 80 + i;
@@ -125,6 +112,25 @@ mod tests {
                 .await
                 .unwrap();
         }
+    }
+
+    /// The store thread's commits never stop to checkpoint; the checkpointer copies the log back
+    /// into the database beside them.
+    #[tokio::test]
+    async fn the_log_is_checkpointed_off_the_store_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let h = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+        let auto: i64 = h
+            .call(|s| {
+                Ok(s.conn
+                    .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(auto, 0, "commits do not checkpoint");
+        // About 8 MB of mentions in pages of 80: twice the log's size that starts a checkpoint.
+        ingest_pages(&h, 50).await;
         // In WAL mode the database file grows only by checkpoints.
         let grown = || std::fs::metadata(&db).map_or(0, |m| m.len()) > 4_000_000;
         for _ in 0..100 {
@@ -148,29 +154,11 @@ mod tests {
     /// SQLite's own checkpoint size instead of growing with everything written through it.
     #[tokio::test]
     async fn a_long_backfill_keeps_the_log_short() {
-        use crate::domain::playbook::{Targets, tags_of};
-        use crate::domain::{Platform, Tone};
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let h = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-        h.call(|s| s.upsert_account("demo-x", Platform::X, "acmecare", true))
-            .await
-            .unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        // About 40 MB of mentions in pages of 80, each page sent as soon as the last committed.
-        for page in 0..250 {
-            let items: Vec<_> = (0..80)
-                .map(|i| {
-                    let id = page * 80 + i;
-                    let text = format!("{id} {}", "x".repeat(2_000));
-                    let m = crate::store::tests::incoming(&id.to_string(), &text, 0);
-                    (m, tags_of(Tone::Neutral, &[]))
-                })
-                .collect();
-            h.call(move |s| s.ingest(&items, &Targets::default(), None, now))
-                .await
-                .unwrap();
-        }
+        // About 40 MB of mentions.
+        ingest_pages(&h, 250).await;
         let wal = std::fs::metadata(dir.path().join("t.db-wal"))
             .unwrap()
             .len();

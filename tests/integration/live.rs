@@ -38,6 +38,20 @@ fn limited(body: Value) -> ResponseTemplate {
         .insert_header("X-RateLimit-Reset", "2099-01-01T00:00:00.000Z")
 }
 
+/// Writes a config under `home` with `top` (top-level settings) and one Mastodon account,
+/// `care-mastodon`, on `server`.
+fn configure(home: &std::path::Path, server: &MockServer, top: &str) {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "{top}\n[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+}
+
 /// Runs the binary off the async runtime (the fake server lives on it).
 async fn run(home: &std::path::Path, args: &[&str]) -> std::process::Output {
     let (home, args): (std::path::PathBuf, Vec<String>) = (
@@ -103,15 +117,11 @@ async fn a_mastodon_account_is_polled_answered_and_audited() {
         .await;
 
     let (_d, h) = home();
-    std::fs::create_dir_all(&h).unwrap();
-    std::fs::write(
-        h.join("config.toml"),
-        format!(
-            "operator = \"Tess Tester\"\n[contact]\nemail = \"care@acme.example\"\n\n[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
-            server.uri()
-        ),
-    )
-    .unwrap();
+    configure(
+        &h,
+        &server,
+        "operator = \"Tess Tester\"\n[contact]\nemail = \"care@acme.example\"\n",
+    );
 
     let o = run(&h, &["poll", "--once"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
@@ -211,15 +221,7 @@ async fn a_token_echoed_by_the_server_is_never_shown_or_stored() {
         .mount(&server)
         .await;
     let (_d, h) = home();
-    std::fs::create_dir_all(&h).unwrap();
-    std::fs::write(
-        h.join("config.toml"),
-        format!(
-            "[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
-            server.uri()
-        ),
-    )
-    .unwrap();
+    configure(&h, &server, "");
     let mut seen = String::new();
     for args in [
         &["poll", "--once"][..],
@@ -270,15 +272,7 @@ async fn the_next_process_keeps_to_the_budget_an_earlier_one_spent() {
         .mount(&server)
         .await;
     let (_d, h) = home();
-    std::fs::create_dir_all(&h).unwrap();
-    std::fs::write(
-        h.join("config.toml"),
-        format!(
-            "[[account]]\nname = \"care-mastodon\"\nplatform = \"mastodon\"\nbase_url = \"{}\"\nhandle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_MASTODON_TOKEN\"\n",
-            server.uri()
-        ),
-    )
-    .unwrap();
+    configure(&h, &server, "");
 
     let o = run(&h, &["poll", "--once"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
