@@ -7,7 +7,8 @@ use unicode_segmentation::UnicodeSegmentation;
 /// collapse, and characters that reorder or hide text are dropped. A zero-width joiner that joins
 /// nothing (it ends its grapheme, as after a digit) is dropped too: the terminal draws what
 /// follows it on its own, while the line's measured width counted the pair as one emoji, so the
-/// line came out wider than measured (found by fuzzing).
+/// line came out wider than measured (found by fuzzing). The halfwidth katakana sound marks are
+/// written as their standalone forms (see [`sound_mark`]).
 pub fn one_line(s: &str) -> String {
     let out = collapse(s);
     if !out.contains(ZWJ) {
@@ -35,7 +36,7 @@ fn collapse(s: &str) -> String {
             }
             space = true;
         } else {
-            out.push(c);
+            out.push(sound_mark(c));
             space = false;
         }
     }
@@ -60,6 +61,20 @@ pub fn paragraph(s: &str) -> String {
         out.pop();
     }
     out.join("\n")
+}
+
+/// The halfwidth katakana voiced and semi-voiced sound marks (U+FF9E, U+FF9F) as the standalone
+/// marks of the same meaning (U+309B, U+309C); any other character as it is. Terminals draw the
+/// halfwidth marks as characters of their own, and ratatui draws them so, but unicode-width,
+/// which measures lines for the layout, counts them as part of the character before: a line
+/// holding one drew a column wider than measured (found by fuzzing). The standalone marks are
+/// two columns wide for both.
+fn sound_mark(c: char) -> char {
+    match c {
+        '\u{FF9E}' => '\u{309B}',
+        '\u{FF9F}' => '\u{309C}',
+        c => c,
+    }
 }
 
 /// Characters that reorder or hide text (bidi controls, zero-width spaces, BOM) and escape-prone
@@ -96,6 +111,36 @@ mod tests {
         assert_eq!(s.width(), drawn);
         assert_eq!(one_line("a \u{200D} b"), "a b");
         assert_eq!(one_line("👨\u{200D}👩\u{200D}👧"), "👨\u{200D}👩\u{200D}👧");
+    }
+
+    /// Fuzzing found it (fuzz/regressions/inert/halfwidth-sound-mark): a line holding `\u{FF9F}`
+    /// measured 3 columns and drew 4.
+    #[test]
+    fn halfwidth_sound_marks_take_the_columns_they_measure() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        use ratatui::text::Line;
+        let drawn = |s: &str| {
+            let mut buf = Buffer::empty(Rect::new(0, 0, 40, 1));
+            buf.set_stringn(0, 0, s, 40, ratatui::style::Style::default())
+                .0
+        };
+        for text in [
+            "\u{FFFD} \u{FF9F}",
+            "\u{FF8A}\u{FF9F}\u{FF70}\u{FF84}",
+            "\u{FF76}\u{FF9E}",
+        ] {
+            let s = one_line(text);
+            assert!(!s.contains(['\u{FF9E}', '\u{FF9F}']), "{s:?}");
+            assert_eq!(
+                usize::from(drawn(&s)),
+                Line::from(s.as_str()).width(),
+                "{s:?}"
+            );
+        }
+        assert_eq!(one_line("\u{FF8A}\u{FF9F}"), "\u{FF8A}\u{309C}");
+        // The combining marks keep combining.
+        assert_eq!(one_line("\u{304B}\u{3099}"), "\u{304B}\u{3099}");
     }
 
     #[test]
