@@ -2,23 +2,76 @@
 //! escape sequences, no bidirectional overrides or invisible characters that could fool the eye.
 
 use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
 
 /// Text safe to draw on one line: controls and line breaks become spaces, runs of white space
 /// collapse, and characters that reorder or hide text are dropped. A zero-width joiner that joins
 /// nothing (it ends its grapheme, as after a digit) is dropped too: the terminal draws what
 /// follows it on its own, while the line's measured width counted the pair as one emoji, so the
 /// line came out wider than measured (found by fuzzing). The halfwidth katakana sound marks are
-/// written as their standalone forms (see [`sound_mark`]).
+/// written as their standalone forms (see [`sound_mark`]), and letters that would be measured as
+/// one ligature but drawn apart are kept apart (see [`unligate`]).
 pub fn one_line(s: &str) -> String {
-    let out = collapse(s);
-    if !out.contains(ZWJ) {
-        return out;
+    let mut out = collapse(s);
+    if out.contains(ZWJ) {
+        let joined: String = out
+            .graphemes(true)
+            .map(|g| g.trim_end_matches(ZWJ))
+            .collect();
+        out = collapse(&joined);
     }
-    let joined: String = out
-        .graphemes(true)
-        .map(|g| g.trim_end_matches(ZWJ))
-        .collect();
-    collapse(&joined)
+    unligate(out)
+}
+
+/// Keeps apart the letters that unicode-width measures as one ligature across two graphemes while
+/// ratatui, like the terminal, draws each grapheme in columns of its own: an Arabic lam before an
+/// alef (`لا` measures 1 column and draws 2), the Lisu tone letters and the Tifinagh consonant
+/// joiner. A line holding one drew wider than measured (found by fuzzing). Between a lam and an
+/// alef goes a zero-width joiner, which unicode-width reads as the end of the ligature and which
+/// leaves the letters as the terminal shows them; a mark that joins the pair (the Tifinagh
+/// joiner) is dropped; anything else gets a space between.
+fn unligate(s: String) -> String {
+    if !s.chars().any(joins_across) || measured_as_drawn(&s) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    // Where the last grapheme written to `out` starts.
+    let mut last = 0;
+    for g in s.graphemes(true) {
+        if last < out.len() && !measured_as_drawn(&format!("{}{g}", &out[last..])) {
+            let prev = out[last..].to_owned();
+            let mut trimmed = prev.clone();
+            // A grapheme's later characters are marks on its first.
+            let mark = trimmed.pop().filter(|_| !trimmed.is_empty());
+            if measured_as_drawn(&format!("{prev}{ZWJ}{g}")) {
+                out.push(ZWJ);
+            } else if mark.is_some() && measured_as_drawn(&format!("{trimmed}{g}")) {
+                out.truncate(last);
+                out.push_str(&trimmed);
+            } else {
+                out.push(' ');
+            }
+        }
+        last = out.len();
+        out.push_str(g);
+    }
+    out
+}
+
+/// Characters whose measured width can depend on a neighbour in another grapheme (unicode-width's
+/// script-specific ligatures): the Arabic letters of the lam group, the Lisu tone letters, the
+/// Tifinagh consonant joiner and the Khmer sign coeng. Only lines holding one are looked at
+/// closely, which keeps the check off the path of every other line drawn.
+fn joins_across(c: char) -> bool {
+    matches!(c,
+        '\u{0644}' | '\u{06B5}'..='\u{06B8}' | '\u{076A}' | '\u{08A6}'
+        | '\u{A4F8}'..='\u{A4FD}' | '\u{2D7F}' | '\u{17D2}'
+    )
+}
+
+/// Whether `s` is measured as wide as it is drawn, one grapheme at a time.
+fn measured_as_drawn(s: &str) -> bool {
+    s.width() == s.graphemes(true).map(UnicodeWidthStr::width).sum::<usize>()
 }
 
 const ZWJ: char = '\u{200D}';
@@ -141,6 +194,31 @@ mod tests {
         assert_eq!(one_line("\u{FF8A}\u{FF9F}"), "\u{FF8A}\u{309C}");
         // The combining marks keep combining.
         assert_eq!(one_line("\u{304B}\u{3099}"), "\u{304B}\u{3099}");
+    }
+
+    /// Fuzzing found it (fuzz/regressions/inert/lam-alef): `\u{6B5}\u{675}`, a lam and an alef,
+    /// measured one column and drew two.
+    #[test]
+    fn letters_measured_as_one_ligature_are_drawn_apart() {
+        for (text, want) in [
+            ("\u{644}\u{627}", "\u{644}\u{200D}\u{627}"),
+            ("\u{6B5}\u{675}", "\u{6B5}\u{200D}\u{675}"),
+            ("\u{644}\u{64E}\u{627}", "\u{644}\u{64E}\u{200D}\u{627}"),
+            ("\u{A4F8}\u{A4FC}", "\u{A4F8} \u{A4FC}"),
+            ("\u{2D31}\u{2D7F}\u{2D32}", "\u{2D31}\u{2D32}"),
+        ] {
+            assert!(!measured_as_drawn(text), "{text:?} is no test");
+            let s = one_line(text);
+            assert_eq!(s, want);
+            assert!(measured_as_drawn(&s), "{s:?}");
+            assert_eq!(one_line(&s), s, "not stable");
+        }
+        // Khmer's subscript consonants are one grapheme with their base: left as they are.
+        assert_eq!(
+            one_line("\u{1781}\u{17D2}\u{1789}"),
+            "\u{1781}\u{17D2}\u{1789}"
+        );
+        assert_eq!(one_line("\u{644}\u{628}"), "\u{644}\u{628}");
     }
 
     #[test]
