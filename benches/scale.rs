@@ -23,8 +23,11 @@
 //!    to the first full frame (open the store, first page, counts, draw), peak memory. Targets:
 //!    at most 1.5×, 2×, 1.5×.
 //! 3. Over SSH: bytes written to the terminal for a cursor move (`j`) against a full redraw of the
-//!    same screen, both through the console's backend (`tui::lean`). Target: at most 10%. The same
-//!    frames through ratatui's own `CrosstermBackend` are printed beside, for comparison.
+//!    same screen, both through the console's backend (`tui::lean`). Target: at most 10%. Over
+//!    SSH the console starts with the detail pane closed (`[ui] detail = "auto"`), so that is the
+//!    figure the target is for; a move with the pane open (the local default, or opened with
+//!    `Enter`) redraws the pane's text too and is printed beside. The same frames through
+//!    ratatui's own `CrosstermBackend` are printed beside, for comparison.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -174,11 +177,11 @@ fn main() {
         b.full_bytes
     );
     println!(
-        "   j, detail pane open (default), median {:>6.0} bytes (90th percentile {:.0})",
+        "   j, detail pane open (local default), median {:>6.0} bytes (90th percentile {:.0})",
         b.j_bytes, b.j_p90
     );
     println!(
-        "   j, detail pane closed (Enter), median {:>6.0} bytes (90th percentile {:.0})",
+        "   j, detail pane closed (SSH default), median {:>4.0} bytes (90th percentile {:.0})",
         b.j_closed_bytes, b.j_closed_p90
     );
     println!(
@@ -191,14 +194,14 @@ fn main() {
         100.0 * b.ct_j_closed_bytes / b.ct_full_closed_bytes,
     );
     ratio_line(
-        "   j / full redraw, detail open",
-        b.j_bytes / b.full_bytes,
+        "   j / full redraw over SSH (detail closed)",
+        b.j_closed_bytes / b.full_closed_bytes,
         "<=",
         0.10,
     );
     ratio_line(
-        "   j / full redraw, detail closed",
-        b.j_closed_bytes / b.full_closed_bytes,
+        "   j / full redraw, detail open (Enter over SSH)",
+        b.j_bytes / b.full_bytes,
         "<=",
         0.10,
     );

@@ -983,6 +983,14 @@ async fn doctor(desk: &Desk) -> Result<ExitCode> {
         true => println!("colours   on"),
         false => println!("colours   off (NO_COLOR or [ui] color = false)"),
     }
+    let ssh = crate::tui::over_ssh();
+    let terminal = if ssh { "over SSH" } else { "local terminal" };
+    match desk.config.ui.detail.open_at_start(ssh) {
+        true => println!("detail    pane open at start ({terminal})"),
+        false => println!(
+            "detail    pane closed at start ({terminal}): Enter opens it; [ui] detail = \"open\" keeps it open"
+        ),
+    }
     Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {

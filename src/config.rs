@@ -91,11 +91,39 @@ impl Default for Poll {
 pub struct Ui {
     /// Colours on; `NO_COLOR` in the environment turns them off regardless.
     pub color: bool,
+    /// Whether the console starts with the detail pane open beside the queue.
+    pub detail: DetailPane,
 }
 
 impl Default for Ui {
     fn default() -> Self {
-        Ui { color: true }
+        Ui {
+            color: true,
+            detail: DetailPane::Auto,
+        }
+    }
+}
+
+/// How the console starts: with the selected mention's detail pane open beside the queue, or
+/// with the queue alone (`Enter` opens and closes the pane either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetailPane {
+    /// Open on a local terminal, closed over SSH: with the pane open, each move redraws the
+    /// pane's text too, some four times the bytes of a move in the queue alone.
+    Auto,
+    Open,
+    Closed,
+}
+
+impl DetailPane {
+    /// Whether the pane is open at start, on a terminal reached over SSH or not.
+    pub fn open_at_start(self, over_ssh: bool) -> bool {
+        match self {
+            DetailPane::Auto => !over_ssh,
+            DetailPane::Open => true,
+            DetailPane::Closed => false,
+        }
     }
 }
 
@@ -455,6 +483,19 @@ mod tests {
         let e = parse(text).unwrap_err();
         assert!(e.to_string().contains("used twice"), "{e}");
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn the_detail_pane_starts_closed_over_ssh_unless_the_config_says() {
+        let pane = |text: &str| parse(text).unwrap().ui.detail;
+        assert_eq!(pane(""), DetailPane::Auto);
+        assert!(DetailPane::Auto.open_at_start(false));
+        assert!(!DetailPane::Auto.open_at_start(true));
+        assert!(pane("[ui]\ndetail = \"open\"\n").open_at_start(true));
+        assert!(!pane("[ui]\ndetail = \"closed\"\n").open_at_start(false));
+        let e = parse("[ui]\ndetail = \"sideways\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("expected one of `auto`"), "{e}");
     }
 
     #[test]

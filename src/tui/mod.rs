@@ -27,6 +27,13 @@ pub fn colors_wanted(config_color: bool) -> bool {
     config_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Whether the terminal is reached over SSH (sshd sets these for the login's processes).
+pub fn over_ssh() -> bool {
+    ["SSH_CONNECTION", "SSH_TTY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+}
+
 /// Runs the console until the operator quits.
 pub fn run(desk: Arc<Desk>, rt: &tokio::runtime::Runtime) -> Result<()> {
     let keys = KeyMap::new(&desk.config.keys).map_err(|e| {
@@ -172,6 +179,7 @@ fn event_loop(
         OffsetDateTime::now_utc(),
     );
     state.ae_report_hours = desk.config.targets.ae_report_hours;
+    state.detail = desk.config.ui.detail.open_at_start(over_ssh());
     let mut vs = ViewState::default();
 
     // Paint first, then start the slow work.

@@ -244,9 +244,16 @@ fn ssh_login_resize_and_a_dropped_connection_lose_nothing() {
         env!("CARGO_BIN_EXE_tonedesk")
     );
 
-    // First login: the queue, a move, one approved reply, a resize.
+    // First login: the queue alone (over SSH the detail pane starts closed), the pane opened,
+    // a move, one approved reply, a resize.
     let t = Tmux::start_program(&sshd.ssh(&remote), 100, 30);
-    let first = t.wait_for(&["DEMO", "Queue — 66", "polled", "Mention "]);
+    let queue = t.wait_for(&["DEMO", "Queue — 66", "polled"]);
+    assert!(
+        !queue.contains("┌ Mention "),
+        "the detail pane is open at the start of an SSH login:\n{queue}"
+    );
+    t.keys("Enter");
+    let first = t.wait_for(&["┌ Mention "]);
     let top = detail_id(&first);
     t.keys("j");
     let moved = t.wait_until("the next mention", |s| {
@@ -337,7 +344,7 @@ fn ssh_login_resize_and_a_dropped_connection_lose_nothing() {
     // The next login opens cleanly: this console polls (the lock was released) and the answered
     // mention has left the queue for Done.
     let t = Tmux::start_program(&sshd.ssh(&remote), 100, 30);
-    let next = t.wait_for(&["Queue — 65", "polled", "done 1", "Mention "]);
+    let next = t.wait_for(&["Queue — 65", "polled", "done 1"]);
     assert!(!next.contains("another tonedesk polls"), "{next}");
     let queue = crate::queue(&h);
     let answered = queue.iter().find(|m| m["id"] == id).expect("in the cache");
@@ -374,7 +381,7 @@ fn ssh_connection_dropped_mid_send_lets_the_send_finish() {
         env!("CARGO_BIN_EXE_tonedesk")
     );
     let t = Tmux::start_program(&sshd.ssh(&remote), 100, 30);
-    t.wait_for(&["Queue — 1", "polled", "Mention "]);
+    t.wait_for(&["Queue — 1", "polled"]);
     t.keys("r");
     // complaint-ack needs no variables; the best fit first may.
     let picker = t.wait_for(&["Approved replies", "complaint-ack "]);

@@ -29,7 +29,7 @@ impl Tmux {
     /// Starts the console with extra `NAME=value` words in its environment.
     fn start_with(home: &Path, width: u16, height: u16, env: &str) -> Tmux {
         let program = format!(
-            "env -u NO_COLOR USER=tester TONEDESK_HOME={} {env} {}",
+            "env -u NO_COLOR -u SSH_CONNECTION -u SSH_TTY USER=tester TONEDESK_HOME={} {env} {}",
             home.display(),
             env!("CARGO_BIN_EXE_tonedesk")
         );
@@ -288,6 +288,37 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
         "the retag is kept as a correction"
     );
     assert!(ok(&h, &["doctor"]).contains("a model learned from 1 correction(s)"));
+}
+
+/// Over SSH the queue starts alone, so a move redraws two rows rather than the pane's text too;
+/// `Enter` opens the selected mention and closes it again. `[ui] detail = "open"` keeps the pane
+/// open over SSH as well.
+#[test]
+fn over_ssh_the_queue_starts_alone_and_enter_opens_a_mention() {
+    if !have_tmux() {
+        return;
+    }
+    let ssh = "SSH_CONNECTION='127.0.0.1 50000 127.0.0.1 22'";
+    let (_d, h) = home();
+    let t = Tmux::start_with(&h, 120, 30, ssh);
+    let queue = t.wait_for(&["DEMO", "Queue — "]);
+    assert!(!queue.contains("┌ Mention "), "{queue}");
+    t.keys("Enter");
+    t.wait_for(&["┌ Mention "]);
+    t.keys("Enter");
+    t.wait_gone("┌ Mention ");
+    t.keys("q");
+
+    std::fs::write(h.join("config.toml"), "[ui]\ndetail = \"open\"\n").expect("config");
+    let t = Tmux::start_with(&h, 120, 30, ssh);
+    t.wait_for(&["DEMO", "Queue — ", "┌ Mention "]);
+    t.keys("q");
+
+    // On a local terminal the pane is open from the start.
+    std::fs::remove_file(h.join("config.toml")).expect("config");
+    let t = Tmux::start(&h, 120, 30);
+    t.wait_for(&["DEMO", "Queue — ", "┌ Mention "]);
+    t.keys("q");
 }
 
 /// The compliance keys as a person uses them: `a` takes an AE in through the intake form, `e`
