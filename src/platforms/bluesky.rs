@@ -447,6 +447,21 @@ fn post_rkey(uri: &str) -> Option<&str> {
         .then_some(rkey)
 }
 
+/// The author's handle without its `@`; the DID when there is no usable handle (none, a lone `@`,
+/// or `handle.invalid`, which Bluesky shows for a handle that no longer resolves), so that such
+/// authors stay apart in the cache rather than become one author.
+fn author_handle(handle: &str, did: &str) -> Result<String, String> {
+    let handle = handle.trim().trim_start_matches('@');
+    let handle = match handle {
+        "" | "handle.invalid" => did.trim(),
+        _ => handle,
+    };
+    match handle.is_empty() {
+        true => Err("its author has neither a handle nor a DID".into()),
+        false => Ok(handle.to_owned()),
+    }
+}
+
 /// The web link of a post; by DID when the handle does not resolve.
 fn web_url(handle: &str, did: &str, rkey: &str) -> String {
     let who = if handle.is_empty() || handle == "handle.invalid" {
@@ -495,13 +510,14 @@ fn post_mention(
         did: view.author.did.clone(),
     })
     .map_err(|e| e.to_string())?;
+    let handle = author_handle(&view.author.handle, &view.author.did)?;
     Ok(IncomingMention {
         platform: Platform::Bluesky,
         account: account.to_owned(),
-        url: Some(web_url(&view.author.handle, &view.author.did, rkey)),
+        url: Some(web_url(&handle, &view.author.did, rkey)),
         remote_id: view.uri,
         author: Author {
-            handle: view.author.handle.trim_start_matches('@').to_owned(),
+            handle,
             display_name: view.author.display_name.unwrap_or_default(),
             bio: view.author.description.unwrap_or_default(),
         },
@@ -1836,7 +1852,8 @@ mod tests {
         let p = b.fetch("watch:Zyntriva", None).await.unwrap();
         assert_eq!(ids(&p), ["3hit"]);
         assert_eq!(p.mentions[0].author.bio, "");
-        // No usable handle: the link goes by DID.
+        // No usable handle: the author is known by DID, and so is the link.
+        assert_eq!(p.mentions[0].author.handle, MARIA);
         assert_eq!(
             p.mentions[0].url.as_deref(),
             Some(format!("https://bsky.app/profile/{MARIA}/post/3hit").as_str())
@@ -1850,6 +1867,20 @@ mod tests {
             b.fetch("timeline", None).await,
             Err(PlatformError::Local(_))
         ));
+    }
+
+    /// Authors without a usable handle stay apart: each is known by its DID (the Mastodon fuzz
+    /// finding `lone-at-acct` has the same shape).
+    #[test]
+    fn an_author_without_a_usable_handle_is_known_by_did() {
+        assert_eq!(
+            author_handle("@maria.bsky.social", MARIA).unwrap(),
+            "maria.bsky.social"
+        );
+        for handle in ["", "@", " @ ", "handle.invalid"] {
+            assert_eq!(author_handle(handle, MARIA).unwrap(), MARIA, "{handle:?}");
+        }
+        assert!(author_handle("@", " ").is_err());
     }
 
     #[test]

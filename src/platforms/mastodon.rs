@@ -381,9 +381,13 @@ fn incoming(
         .ok_or("the status has no account")?;
     let remote_id = non_empty(status.id).ok_or("the status has no id")?;
     let account_id = non_empty(account.id).ok_or("the account has no id")?;
-    let acct = non_empty(account.acct)
-        .map(|a| a.trim().trim_start_matches('@').to_owned())
-        .ok_or("the account has no acct")?;
+    // An acct of a lone `@` is no acct either (found by fuzzing).
+    let acct = non_empty(
+        account
+            .acct
+            .map(|a| a.trim().trim_start_matches('@').to_owned()),
+    )
+    .ok_or("the account has no acct")?;
     let created = status
         .created_at
         .as_deref()
@@ -1819,6 +1823,23 @@ mod tests {
         assert_eq!(page.skipped.len(), 1);
         assert!(page.skipped[0].contains("unreadable"), "{:?}", page.skipped);
         assert_eq!(page.cursor.as_deref(), Some("51"));
+    }
+
+    /// Fuzzing found it (fuzz/regressions/mastodon/lone-at-acct): an acct of a lone `@` left
+    /// the author without a handle, so every such author would have been one author in the cache.
+    /// That item is skipped with the reason; the rest of the page is read.
+    #[test]
+    fn an_acct_of_a_lone_at_sign_is_no_acct() {
+        for acct in ["@", " @ ", "@@"] {
+            let mut bare = mention_note("61", "1061", "<p>hi</p>");
+            bare["account"]["acct"] = json!(acct);
+            let body = json!([bare, mention_note("62", "1062", "<p>hello</p>")]).to_string();
+            let page = parse_page("care-m", &body, Some("60")).unwrap();
+            assert_eq!(page.mentions.len(), 1, "{acct:?}: {:?}", page.skipped);
+            assert_eq!(page.mentions[0].author.handle, "maria@med.example");
+            assert!(page.skipped[0].contains("no acct"), "{:?}", page.skipped);
+            assert_eq!(page.cursor.as_deref(), Some("62"));
+        }
     }
 
     #[tokio::test]
