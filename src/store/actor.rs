@@ -114,6 +114,13 @@ mod tests {
         }
     }
 
+    /// The one number `sql` answers, read on the store thread.
+    async fn one_number(h: &StoreHandle, sql: &'static str) -> i64 {
+        h.call(move |s| Ok(s.conn.query_row(sql, [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
     /// The store thread's commits never stop to checkpoint; the checkpointer copies the log back
     /// into the database beside them.
     #[tokio::test]
@@ -121,13 +128,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let h = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-        let auto: i64 = h
-            .call(|s| {
-                Ok(s.conn
-                    .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
-            })
-            .await
-            .unwrap();
+        let auto = one_number(&h, "PRAGMA wal_autocheckpoint").await;
         assert_eq!(auto, 0, "commits do not checkpoint");
         // About 8 MB of mentions in pages of 80: twice the log's size that starts a checkpoint.
         ingest_pages(&h, 50).await;
@@ -140,13 +141,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(grown(), "the checkpointer copied the log into the database");
-        let n: i64 = h
-            .call(|s| {
-                Ok(s.conn
-                    .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))?)
-            })
-            .await
-            .unwrap();
+        let n = one_number(&h, "SELECT count(*) FROM mentions").await;
         assert_eq!(n, 4_000);
     }
 
