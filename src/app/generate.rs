@@ -357,11 +357,12 @@ impl Generator {
         let mut author = self.author();
         let platform = Platform::ALL[self.rng.below(Platform::ALL.len())];
         if platform == Platform::Mastodon && !author.handle.contains('@') {
-            author.handle = format!(
-                "{}@{}",
-                author.handle,
-                ["mastodon.social", "fosstodon.org", "med.social"][self.rng.below(3)]
-            );
+            // A person's account lives on one server: the same author, the same server.
+            let servers = ["mastodon.social", "fosstodon.org", "med.social"];
+            let server = author.handle.bytes().fold(0usize, |h, b| {
+                h.wrapping_mul(31).wrapping_add(usize::from(b))
+            });
+            author.handle = format!("{}@{}", author.handle, servers[server % servers.len()]);
         }
         let s = &self.sources[src];
         let (parent, private) = (s.parent.clone(), s.private);
