@@ -2,11 +2,19 @@
 //! reading the database only for people this connection has not seen lately.
 //!
 //! Most mentions come from people seen before (a few post a lot), and a page of 80 used to read
-//! each of its authors back. The connection now remembers the authors it stored or read, with the
-//! profile as stored, so a known author costs a hash look-up; a changed profile is still written.
-//! What a batch learns is remembered only once its transaction committed, and everything is
-//! forgotten when another connection (another process on the same home) committed since, since
-//! its ingest may have changed a profile.
+//! each of its authors back. The connection now remembers the authors it stored or read, with a
+//! fingerprint of the profile as stored, so a known author costs a hash look-up; a changed profile
+//! is still written. What a batch learns is remembered only once its transaction committed, and
+//! everything is forgotten when another connection (another process on the same home) committed
+//! since, since its ingest may have changed a profile.
+//!
+//! The memory is two generations: the authors of recent batches, and those of the batches before.
+//! When the recent one is full it becomes the older one and the oldest are forgotten, so the
+//! people who keep posting stay known however many others pass by. (Forgetting everyone at a cap
+//! made a backfill whose authors outnumbered the cap look most of them up again: 59,000 look-ups
+//! for 100,000 mentions from about 25,000 people.)
+
+use std::hash::{BuildHasher, RandomState};
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
@@ -14,24 +22,51 @@ use rustc_hash::FxHashMap;
 use super::Result;
 use crate::domain::{Author, Platform};
 
-/// How many authors a connection remembers; past that it starts again. At a few hundred bytes
-/// each (handle, display name, bio), a few MB at most.
-const KEPT: usize = 16_384;
+/// How many authors a generation holds: a connection remembers between this many and twice as
+/// many. About 100 bytes each (handle, id, fingerprint, the map's own), 6 MB at most.
+const GENERATION: usize = 32_768;
 
 /// Authors this connection knows to be stored as they are here.
 #[derive(Debug, Default)]
 pub(super) struct KnownAuthors {
-    by_platform: FxHashMap<Platform, FxHashMap<Box<str>, Stored>>,
-    len: usize,
+    recent: Generation,
+    older: Generation,
+    /// Keys the profile fingerprints with a key of this process's own, so that nobody can make
+    /// two profiles that look alike to it on purpose.
+    keys: RandomState,
     /// SQLite's `data_version` when the map was last known to match the database.
     data_version: i64,
 }
 
-#[derive(Debug)]
+/// Authors by platform and handle (a map a platform, so that a look-up borrows the handle).
+#[derive(Debug, Default)]
+struct Generation {
+    by_platform: FxHashMap<Platform, FxHashMap<Box<str>, Stored>>,
+    len: usize,
+}
+
+impl Generation {
+    fn get(&self, platform: Platform, handle: &str) -> Option<Stored> {
+        self.by_platform.get(&platform)?.get(handle).copied()
+    }
+
+    fn insert(&mut self, platform: Platform, handle: &str, stored: Stored) {
+        let authors = self.by_platform.entry(platform).or_default();
+        match authors.get_mut(handle) {
+            Some(s) => *s = stored,
+            None => {
+                authors.insert(handle.into(), stored);
+                self.len += 1;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stored {
     id: i64,
-    name: Box<str>,
-    bio: Box<str>,
+    /// A keyed hash of (display name, bio) as stored.
+    profile: u64,
 }
 
 impl KnownAuthors {
@@ -42,47 +77,40 @@ impl KnownAuthors {
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
         if version != self.data_version {
-            self.forget();
+            self.recent = Generation::default();
+            self.older = Generation::default();
             self.data_version = version;
         }
         Ok(())
     }
 
-    fn forget(&mut self) {
-        self.by_platform.clear();
-        self.len = 0;
+    fn profile(&self, name: &str, bio: &str) -> u64 {
+        self.keys.hash_one((name, bio))
     }
 
-    fn get(&self, platform: Platform, handle: &str) -> Option<&Stored> {
-        self.by_platform.get(&platform)?.get(handle)
+    fn get(&self, platform: Platform, handle: &str) -> Option<Stored> {
+        self.recent
+            .get(platform, handle)
+            .or_else(|| self.older.get(platform, handle))
     }
 
     /// Takes in what a committed batch read, added or changed.
     pub(super) fn remember(&mut self, batch: Batch<'_>) {
-        if self.len + batch.len() > KEPT {
-            self.forget();
-        }
         for ((platform, handle), (id, name, bio)) in batch {
             let stored = Stored {
                 id,
-                name: name.into(),
-                bio: bio.into(),
+                profile: self.profile(name, bio),
             };
-            if self
-                .by_platform
-                .entry(platform)
-                .or_default()
-                .insert(handle.into(), stored)
-                .is_none()
-            {
-                self.len += 1;
+            if self.recent.len >= GENERATION {
+                self.older = std::mem::take(&mut self.recent);
             }
+            self.recent.insert(platform, handle, stored);
         }
     }
 
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.recent.len + self.older.len
     }
 }
 
@@ -126,7 +154,7 @@ impl<'k, 'a, 'tx> Resolver<'k, 'a, 'tx> {
             return Ok(*id);
         }
         let id = match self.known.get(platform, &a.handle) {
-            Some(s) if (&*s.name, &*s.bio) == (name, bio) => return Ok(s.id),
+            Some(s) if s.profile == self.known.profile(name, bio) => return Ok(s.id),
             Some(s) => {
                 self.change.execute(params![s.id, name, bio])?;
                 s.id
@@ -160,5 +188,54 @@ impl<'k, 'a, 'tx> Resolver<'k, 'a, 'tx> {
     /// What this batch learned, for [`KnownAuthors::remember`] once it committed.
     pub(super) fn into_batch(self) -> Batch<'a> {
         self.batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(platform: Platform, handle: &str, id: i64) -> Batch<'_> {
+        let mut batch = Batch::default();
+        batch.insert((platform, handle), (id, "Name", "bio"));
+        batch
+    }
+
+    #[test]
+    fn people_who_keep_posting_stay_known_while_many_others_pass_by() {
+        let mut known = KnownAuthors::default();
+        let passers: Vec<String> = (0..GENERATION * 3).map(|i| format!("p{i}")).collect();
+        for (i, handle) in passers.iter().enumerate() {
+            known.remember(one(Platform::X, handle, i as i64));
+            if i % 1000 == 0 {
+                known.remember(one(Platform::X, "regular", -1));
+            }
+        }
+        // Three generations' worth went by: the regular is still known, by their id …
+        assert_eq!(known.get(Platform::X, "regular").map(|s| s.id), Some(-1));
+        // … as is every one of the last generation's worth of passers-by, but not the first.
+        let recent = passers.len() - GENERATION..passers.len();
+        for (i, handle) in passers.iter().enumerate().skip(recent.start) {
+            assert_eq!(
+                known.get(Platform::X, handle).map(|s| s.id),
+                Some(i as i64),
+                "{handle}"
+            );
+        }
+        assert_eq!(known.get(Platform::X, &passers[0]), None);
+        assert!(known.len() <= 2 * GENERATION, "{} remembered", known.len());
+        // Platforms are apart: the same handle elsewhere is somebody else.
+        assert_eq!(known.get(Platform::Mastodon, "regular"), None);
+    }
+
+    #[test]
+    fn a_profile_is_known_by_its_fingerprint() {
+        let mut known = KnownAuthors::default();
+        known.remember(one(Platform::Bluesky, "ana", 7));
+        let stored = known.get(Platform::Bluesky, "ana").expect("remembered");
+        assert_eq!(stored.profile, known.profile("Name", "bio"));
+        assert_ne!(stored.profile, known.profile("Name", "bio, edited"));
+        // The two fields stay apart: moving a word from one to the other is a change.
+        assert_ne!(known.profile("Name ", "bio"), known.profile("Name", " bio"));
     }
 }
