@@ -173,8 +173,8 @@ fn main() {
     // 3. Over SSH (measured on the big cache).
     println!("3. Over SSH: bytes to the terminal ({COLS}x{LINES}, {big} cached mentions)");
     println!(
-        "   full redraw (clear + draw)          {:>8.0} bytes",
-        b.full_bytes
+        "   full redraw (clear + draw)          {:>8.0} bytes (detail pane open), {:.0} (closed)",
+        b.full_bytes, b.full_closed_bytes
     );
     println!(
         "   j, detail pane open (local default), median {:>6.0} bytes (90th percentile {:.0})",
