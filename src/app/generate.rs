@@ -359,10 +359,8 @@ impl Generator {
         if platform == Platform::Mastodon && !author.handle.contains('@') {
             // A person's account lives on one server: the same author, the same server.
             let servers = ["mastodon.social", "fosstodon.org", "med.social"];
-            let server = author.handle.bytes().fold(0usize, |h, b| {
-                h.wrapping_mul(31).wrapping_add(usize::from(b))
-            });
-            author.handle = format!("{}@{}", author.handle, servers[server % servers.len()]);
+            let server = handle_number(0, &author.handle) % servers.len() as u64;
+            author.handle = format!("{}@{}", author.handle, servers[server as usize]);
         }
         let s = &self.sources[src];
         let (parent, private) = (s.parent.clone(), s.private);
@@ -401,6 +399,14 @@ impl Generator {
     }
 }
 
+/// A number that a handle always gives (for ids and choices that must stay the same for one
+/// person): a multiplicative hash of its bytes from `seed`.
+fn handle_number(seed: u64, handle: &str) -> u64 {
+    handle
+        .bytes()
+        .fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
+
 /// A page of Mastodon notifications (`GET /api/v1/notifications?types[]=mention`) holding these
 /// mentions, as a server would send it: HTML content, accounts, visibility, ids newest first.
 pub fn mastodon_page(mentions: &[IncomingMention]) -> String {
@@ -417,7 +423,7 @@ pub fn mastodon_page(mentions: &[IncomingMention]) -> String {
                 "<p><span class=\"h-card\"><a href=\"https://pharma.social/@acmecare\" class=\"u-url mention\">@<span>acmecare</span></a></span> </p>{html}"
             );
             let account = serde_json::json!({
-                "id": m.author.handle.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))).to_string(),
+                "id": handle_number(7, &m.author.handle).to_string(),
                 "acct": m.author.handle,
                 "display_name": m.author.display_name,
                 "note": format!("<p>{}</p>", html_escape(&m.author.bio)),
@@ -591,6 +597,17 @@ mod tests {
             all.iter().all(|m| !m.text.contains("@pharma. social")),
             "handles and links stay whole"
         );
+        // A Mastodon author has one server, however often they post.
+        let mut servers: std::collections::HashMap<&str, std::collections::HashSet<&str>> =
+            Default::default();
+        for m in all.iter().filter(|m| m.platform == Platform::Mastodon) {
+            let (user, server) = m.author.handle.split_once('@').expect("user@server");
+            servers.entry(user).or_default().insert(server);
+        }
+        assert!(servers.len() > 50, "{} Mastodon authors", servers.len());
+        assert!(servers.values().all(|s| s.len() == 1), "{servers:?}");
+        let used: std::collections::HashSet<_> = servers.values().flatten().collect();
+        assert_eq!(used.len(), 3, "every server has people: {used:?}");
 
         let mut store = Store::open_in_memory().unwrap();
         demo_accounts(&mut store).unwrap();

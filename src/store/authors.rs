@@ -12,7 +12,7 @@
 //! When the recent one is full it becomes the older one and the oldest are forgotten, so the
 //! people who keep posting stay known however many others pass by. (Forgetting everyone at a cap
 //! made a backfill whose authors outnumbered the cap look most of them up again: 59,000 look-ups
-//! for 100,000 mentions from about 25,000 people.)
+//! for 100,000 mentions from about 31,500 people.)
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -38,7 +38,8 @@ pub(super) struct KnownAuthors {
     data_version: i64,
 }
 
-/// Authors by platform and handle (a map a platform, so that a look-up borrows the handle).
+/// Authors by platform and handle (one map for each platform, so that a look-up borrows the
+/// handle).
 #[derive(Debug, Default)]
 struct Generation {
     by_platform: FxHashMap<Platform, FxHashMap<Box<str>, Stored>>,
