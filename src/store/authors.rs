@@ -43,7 +43,6 @@ pub(super) struct KnownAuthors {
 #[derive(Debug, Default)]
 struct Generation {
     by_platform: FxHashMap<Platform, FxHashMap<Box<str>, Stored>>,
-    len: usize,
 }
 
 impl Generation {
@@ -51,15 +50,19 @@ impl Generation {
         self.by_platform.get(&platform)?.get(handle).copied()
     }
 
+    /// Stores `stored` for the author, copying the handle only for one not held yet.
     fn insert(&mut self, platform: Platform, handle: &str, stored: Stored) {
         let authors = self.by_platform.entry(platform).or_default();
         match authors.get_mut(handle) {
             Some(s) => *s = stored,
             None => {
                 authors.insert(handle.into(), stored);
-                self.len += 1;
             }
         }
+    }
+
+    fn len(&self) -> usize {
+        self.by_platform.values().map(FxHashMap::len).sum()
     }
 }
 
@@ -102,7 +105,7 @@ impl KnownAuthors {
                 id,
                 profile: self.profile(name, bio),
             };
-            if self.recent.len >= GENERATION {
+            if self.recent.len() >= GENERATION {
                 self.older = std::mem::take(&mut self.recent);
             }
             self.recent.insert(platform, handle, stored);
@@ -111,7 +114,7 @@ impl KnownAuthors {
 
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.recent.len + self.older.len
+        self.recent.len() + self.older.len()
     }
 }
 
