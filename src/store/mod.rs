@@ -661,6 +661,37 @@ impl Store {
         Ok(key.and_then(|k| k.into_iter().collect()))
     }
 
+    /// Turns what a person typed into a full-text query: the words the index's own tokenizer
+    /// finds in it, each a quoted prefix term, all required; `None` for a blank search. The
+    /// index keeps no word positions (`detail = none`), so it cannot answer a phrase: the words
+    /// are split exactly as the index split the text (a typed "side-effect" asks for "side"* and
+    /// "effect"*, "@Bob.Example" for "bob"* and "example"*), through a scratch index of this
+    /// connection's own in the temp schema. A search with no word in it matches nothing.
+    fn fts_query(&self, search: Option<&str>) -> Result<Option<String>> {
+        let Some(search) = search.filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        self.conn.execute_batch(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_words USING fts5 (words, detail = none);
+             CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms
+                 USING fts5vocab (temp, search_words, row);
+             DELETE FROM temp.search_words;",
+        )?;
+        self.conn
+            .prepare_cached("INSERT INTO temp.search_words (words) VALUES (?1)")?
+            .execute([search])?;
+        let terms: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT term FROM temp.search_terms")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if terms.is_empty() {
+            return Ok(Some("\"\"".into()));
+        }
+        let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"*")).collect();
+        Ok(Some(quoted.join(" ")))
+    }
+
     fn run_page(
         &self,
         q: &QueueQuery,
@@ -671,7 +702,7 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let fts = fts_query(q.search.as_deref());
+        let fts = self.fts_query(q.search.as_deref())?;
         let mut where_sql = query_where(q, fts.is_some());
         let (cols, desc) = order_keys(q.view);
         let backwards = matches!(seek, Seek::End | Seek::Before(_));
@@ -720,7 +751,7 @@ impl Store {
     /// How many mentions a query matches. A plain view reads the kept counts; a filter or a
     /// search counts its matches (run when the data or the query changes, not per frame).
     pub fn count(&self, q: &QueueQuery, _now: OffsetDateTime) -> Result<usize> {
-        let fts = fts_query(q.search.as_deref());
+        let fts = self.fts_query(q.search.as_deref())?;
         if q.filter.is_none() && fts.is_none() {
             let t = Tally::stored(&self.conn)?;
             let kept = match q.view {
@@ -1459,17 +1490,6 @@ fn query_where(q: &QueueQuery, fts: bool) -> String {
     conds.join(" AND ")
 }
 
-/// Turns what a person typed into an FTS5 query: each word a quoted prefix term, all required.
-fn fts_query(search: Option<&str>) -> Option<String> {
-    let terms: Vec<String> = search?
-        .split_whitespace()
-        .map(|w| w.trim_start_matches('@').replace('"', ""))
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
-}
-
 fn reasons_json(reasons: &[String]) -> String {
     serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into())
 }
@@ -2017,6 +2037,17 @@ mod tests {
         );
         assert_eq!(s.count(&q("user2", None), NOW).unwrap(), 1);
         assert_eq!(s.count(&q("\"unbalanced (", None), NOW).unwrap(), 0);
+        // Words are split as the index splits them; each is a prefix, all are required.
+        assert_eq!(s.count(&q("copay-card", None), NOW).unwrap(), 1);
+        assert_eq!(s.count(&q("card-copay", None), NOW).unwrap(), 1);
+        assert_eq!(s.count(&q("DIZZY dos", None), NOW).unwrap(), 1);
+        assert_eq!(s.count(&q("dizzy copay", None), NOW).unwrap(), 0);
+        assert_eq!(s.count(&q("@user2", None), NOW).unwrap(), 1);
+        assert_eq!(s.count(&q("Dízzy’s", None), NOW).unwrap(), 0);
+        assert_eq!(s.count(&q("dízzy", None), NOW).unwrap(), 1);
+        // A search with no word in it matches nothing; a blank one is no search.
+        assert_eq!(s.count(&q("!!! -- \"\"", None), NOW).unwrap(), 0);
+        assert_eq!(s.count(&q("   ", None), NOW).unwrap(), 2);
         let ae_only = QueueQuery {
             filter: Some(Filter::Flag(Flag::Ae)),
             ..QueueQuery::default()
