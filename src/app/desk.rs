@@ -3,7 +3,9 @@
 //! from the `y` key pass the same checks and write the same audit entries.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{self, Poll, Waker};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -17,7 +19,8 @@ use crate::domain::playbook::ModAction;
 use crate::domain::reply::{Fill, SendContext, check_send, render};
 use crate::domain::text::{addressed, measure};
 use crate::domain::{
-    Channel, Flag, Flags, Mention, MentionId, MentionState, Platform, Refusal, Tags,
+    Channel, Flag, Flags, IncomingMention, Mention, MentionId, MentionState, Platform, Refusal,
+    Tags,
 };
 use crate::paths::Paths;
 use crate::platforms::demo::{self, Demo};
@@ -375,62 +378,99 @@ impl Desk {
                 return report;
             }
         };
-        // Pages are fetched and tagged while the store thread writes the page before: a page is
-        // sent to the store only once the one before it committed, since its cursor continues
-        // from that one's, so a page that fails leaves every later one unstored and the stored
-        // cursor where the last committed page put it.
-        let mut storing = None;
-        // A bounded number of pages per poll, so one busy account cannot starve the others.
-        for _ in 0..20 {
-            let page = c.fetch(stream, cursor.as_deref()).await;
-            // Tagged before waiting, so that the tagging too runs beside the store's write.
-            let page = page.map(|page| {
-                for why in &page.skipped {
-                    tracing::warn!(account = c.account(), stream, "skipped an item: {why}");
-                }
-                let items: Vec<_> = page
-                    .mentions
-                    .into_iter()
-                    .map(|m| {
-                        let tags = self.classify(&m);
-                        (m, tags)
-                    })
-                    .collect();
-                (items, page.cursor, page.more)
-            });
-            if let Some(stored) = storing.take()
-                && !count_stored(stored.await, &mut report, Some(progress))
-            {
-                break;
-            }
-            let (items, next, more) = match page {
-                Ok(p) => p,
+        // Pages are fetched and tagged while the store thread writes the ones before. Pages that
+        // arrive while it is still writing wait and go to it together, in one transaction, once
+        // it is done (up to `GROUP_PAGES`), which costs it far less than a transaction each. A
+        // group is sent only once the one before it committed, since its cursor continues from
+        // that one's, so a group that fails leaves every later page unstored and the stored
+        // cursor where the last committed group put it.
+        let mut storing: Option<Pin<Box<dyn Future<Output = crate::store::Result<usize>> + Send>>> =
+            None;
+        let mut group = Group::default();
+        let mut stored_ok = true;
+        let mut caught_up = false;
+        for _ in 0..ROUND_PAGES {
+            let page = match c.fetch(stream, cursor.as_deref()).await {
+                Ok(page) => page,
                 Err(e) => {
                     report.error = Some(e.to_string());
                     break;
                 }
             };
-            let targets = self.config.targets.clone();
-            let (account, s) = (report.account.clone(), report.stream.clone());
-            if next.is_some() {
-                cursor.clone_from(&next);
+            for why in &page.skipped {
+                tracing::warn!(account = c.account(), stream, "skipped an item: {why}");
             }
-            storing = Some(self.store.submit(move |st| {
-                let cursor = next.as_deref().map(|n| (account.as_str(), s.as_str(), n));
-                st.ingest(&items, &targets, cursor, OffsetDateTime::now_utc())
+            // Tagged before waiting, so that the tagging too runs beside the store's write.
+            group.items.extend(page.mentions.into_iter().map(|m| {
+                let tags = self.classify(&m);
+                (m, tags)
             }));
-            if !more {
+            group.pages += 1;
+            if page.cursor.is_some() {
+                cursor.clone_from(&page.cursor);
+                group.cursor = page.cursor;
+            }
+            if let Some(busy) = storing.as_mut() {
+                let done = if group.pages >= GROUP_PAGES || !page.more {
+                    Some(busy.await)
+                } else {
+                    now_or_never(busy)
+                };
+                let Some(stored) = done else {
+                    continue;
+                };
+                storing = None;
+                if !count_stored(stored, &mut report, Some(progress)) {
+                    stored_ok = false;
+                    break;
+                }
+            }
+            storing = Some(Box::pin(
+                self.store_group(std::mem::take(&mut group), &report),
+            ));
+            if !page.more {
+                caught_up = true;
                 break;
             }
         }
-        if let Some(stored) = storing.take() {
-            count_stored(stored.await, &mut report, None);
+        if let Some(busy) = storing.take() {
+            stored_ok = count_stored(busy.await, &mut report, None);
         }
-        // The round's mentions into the full-text index (ingest batches it).
-        if let Err(e) = self.store.call(|st| st.index_pending()).await {
+        // Pages that were waiting for the store when the round ended (a fetch failed, or the
+        // round's last page was fetched) are stored too.
+        if stored_ok && group.pages > 0 {
+            let stored = self.store_group(group, &report).await;
+            count_stored(stored, &mut report, None);
+        }
+        // Once the stream is caught up, its last mentions go into the full-text index (ingest
+        // indexes in batches). A round that stops with pages still to come (a backfill) leaves
+        // them to the batches of the rounds that follow, which run beside the poller's tagging;
+        // a search indexes whatever waits first.
+        if caught_up
+            && stored_ok
+            && let Err(e) = self.store.call(|st| st.index_pending()).await
+        {
             report.error.get_or_insert(e.to_string());
         }
         report
+    }
+
+    /// Sends a group of tagged pages to the store thread: one transaction, which also moves the
+    /// stream's cursor to the group's last.
+    fn store_group(
+        &self,
+        group: Group,
+        report: &PollReport,
+    ) -> impl Future<Output = crate::store::Result<usize>> + Send + use<> {
+        let targets = self.config.targets.clone();
+        let (account, stream) = (report.account.clone(), report.stream.clone());
+        self.store.submit(move |st| {
+            let cursor = group
+                .cursor
+                .as_deref()
+                .map(|n| (account.as_str(), stream.as_str(), n));
+            st.ingest(&group.items, &targets, cursor, OffsetDateTime::now_utc())
+        })
     }
 
     /// Renders a reply for a mention and runs every rule on it, without sending.
@@ -975,8 +1015,31 @@ fn tid(value: u64) -> String {
         .collect()
 }
 
-/// Counts a stored page into `report`, or records why it failed (false: stop the round).
-/// With `progress`, says how far a backfill got, since more pages wait.
+/// The most pages a stream's poll round fetches, so that one busy account cannot starve the
+/// others.
+const ROUND_PAGES: usize = 20;
+
+/// The most pages one ingest transaction holds (see `Desk::poll_stream`).
+pub const GROUP_PAGES: usize = 4;
+
+/// Tagged pages waiting to be stored together, with the cursor that follows the last of them.
+#[derive(Default)]
+struct Group {
+    items: Vec<(IncomingMention, Tags)>,
+    pages: usize,
+    cursor: Option<String>,
+}
+
+/// The future's output if it is ready now; otherwise `None`, and it can be awaited later.
+fn now_or_never<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    match Pin::new(f).poll(&mut task::Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+/// Counts a stored group of pages into `report`, or records why it failed (false: stop the
+/// round). With `progress`, says how far a backfill got, since more pages wait.
 fn count_stored(
     stored: crate::store::Result<usize>,
     report: &mut PollReport,
@@ -1335,6 +1398,136 @@ mod tests {
         assert_eq!(reports[0].new, 4);
         assert_eq!(*c.fetched.lock().unwrap(), [1, 2]);
         assert_eq!(texts(&d).await.len(), 6);
+        let cursor = d
+            .store
+            .call(|s| s.cursor("demo-x", "mentions"))
+            .await
+            .unwrap();
+        assert_eq!(cursor.as_deref(), Some("3"));
+    }
+
+    /// Six pages of two mentions for `demo-x` (the cursor is the page's index). Fetching page 0
+    /// holds the store thread until page 4 is fetched too, so that pages 1 to 4 arrive while
+    /// page 0 is still being written; fetching page `fail_at` fails.
+    struct Held {
+        store: StoreHandle,
+        fetched: Arc<std::sync::Mutex<Vec<usize>>>,
+        fail_at: Option<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl Connector for Held {
+        fn platform(&self) -> Platform {
+            Platform::X
+        }
+        fn account(&self) -> &str {
+            "demo-x"
+        }
+        fn streams(&self) -> Vec<String> {
+            vec!["mentions".into()]
+        }
+        async fn fetch(
+            &self,
+            _: &str,
+            cursor: Option<&str>,
+        ) -> Result<crate::platforms::FetchPage, PlatformError> {
+            let i: usize = cursor.map_or(0, |c| c.parse().unwrap());
+            self.fetched.lock().unwrap().push(i);
+            if i == 0 {
+                let (fetched, fail_at) = (self.fetched.clone(), self.fail_at);
+                let held = move || {
+                    let f = fetched.lock().unwrap();
+                    f.len() < 5 && f.last().copied() != fail_at
+                };
+                drop(self.store.submit(move |_| {
+                    let start = std::time::Instant::now();
+                    while held() && start.elapsed() < Duration::from_secs(10) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok(())
+                }));
+            }
+            if self.fail_at == Some(i) {
+                return Err(PlatformError::Unsupported("fetching this page"));
+            }
+            let mention = |n: usize| crate::domain::IncomingMention {
+                platform: Platform::X,
+                account: "demo-x".into(),
+                remote_id: format!("{i}{n}"),
+                author: crate::domain::Author {
+                    handle: format!("u{i}{n}"),
+                    display_name: String::new(),
+                    bio: String::new(),
+                },
+                text: format!("page {i} mention {n}"),
+                created_at: OffsetDateTime::now_utc(),
+                url: None,
+                in_reply_to: None,
+                parent_text: None,
+                reply_ref: None,
+                private: false,
+            };
+            Ok(crate::platforms::FetchPage {
+                mentions: vec![mention(0), mention(1)],
+                cursor: Some((i + 1).to_string()),
+                more: i < 5,
+                skipped: Vec::new(),
+            })
+        }
+        async fn send(&self, _: &Outgoing<'_>) -> Result<crate::platforms::Sent, PlatformError> {
+            Err(PlatformError::Unsupported("send"))
+        }
+        async fn act(&self, _: ModAction, _: &Mention) -> Result<(), PlatformError> {
+            Err(PlatformError::Unsupported("act"))
+        }
+        async fn find_sent(
+            &self,
+            _: &Outgoing<'_>,
+        ) -> Result<Option<crate::platforms::Sent>, PlatformError> {
+            Ok(None)
+        }
+    }
+
+    /// Pages that arrive while the store thread is still writing go to it together, up to
+    /// `GROUP_PAGES` in one transaction; a fetch that fails stores what waited, and the next
+    /// round goes on from the page that failed.
+    #[tokio::test]
+    async fn pages_that_arrive_while_the_store_is_busy_are_stored_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let c = Held {
+            store: d.store.clone(),
+            fetched: Default::default(),
+            fail_at: None,
+        };
+        let progress = std::sync::Mutex::new(Vec::new());
+        let reports = d
+            .poll_account(&c, 0, &|r| progress.lock().unwrap().push(r.new))
+            .await;
+        assert_eq!(reports[0].error, None);
+        assert_eq!(reports[0].new, 12);
+        // Page 0 alone, pages 1 to 4 in one transaction, then page 5 (the last is not reported
+        // as progress: the round's report says it).
+        assert_eq!(*progress.lock().unwrap(), [2, 10]);
+        let cursor = d
+            .store
+            .call(|s| s.cursor("demo-x", "mentions"))
+            .await
+            .unwrap();
+        assert_eq!(cursor.as_deref(), Some("6"));
+        // The stream is caught up: its mentions are all in the full-text index already.
+        assert_eq!(d.store.call(|s| s.index_pending()).await.unwrap(), 0);
+
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let c = Held {
+            store: d.store.clone(),
+            fetched: Default::default(),
+            fail_at: Some(3),
+        };
+        let reports = d.poll_account(&c, 0, &|_| {}).await;
+        assert!(reports[0].error.is_some(), "{reports:?}");
+        assert_eq!(reports[0].new, 6, "pages 0 to 2");
         let cursor = d
             .store
             .call(|s| s.cursor("demo-x", "mentions"))
