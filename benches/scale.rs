@@ -211,7 +211,10 @@ fn main() {
 /// Measures and prints part 1, the ingest.
 fn print_ingest(dir: &Path, n_ingest: usize) {
     let ingest = ingest_figures(dir, n_ingest);
-    println!("1. Ingest ({n_ingest} mentions in Mastodon pages of {PAGE}, median of 3 runs each)");
+    println!(
+        "1. Ingest ({n_ingest} mentions in Mastodon pages of {PAGE}, median of {INGEST_RUNS} runs \
+         each; a ratio is the median of each run's own, its figures measured one after the other)"
+    );
     println!(
         "   parse only (connector code)  {:>10.0} mentions/s",
         ingest.parse
@@ -222,31 +225,41 @@ fn print_ingest(dir: &Path, n_ingest: usize) {
     );
     println!(
         "   tonedesk: parse, tag, store  {:>10.0} mentions/s",
-        ingest.ours
+        median(ingest.ours.clone())
     );
     println!(
         "   raw rusqlite INSERT          {:>10.0} rows/s",
-        ingest.raw
+        median(ingest.raw.clone())
     );
-    ratio_line("   ratio", ingest.ours / ingest.raw, ">=", 0.5);
+    let runs =
+        |of: &[f64], to: &[f64]| -> Vec<f64> { of.iter().zip(to).map(|(a, b)| a / b).collect() };
+    let spread = |v: &[f64]| {
+        let (lo, hi) = (percentile(v.to_vec(), 0.0), percentile(v.to_vec(), 1.0));
+        format!("runs {lo:.3}x to {hi:.3}x")
+    };
+    let ratios = runs(&ingest.ours, &ingest.raw);
+    ratio_line("   ratio", median(ratios.clone()), ">=", 0.5);
+    println!("{:<40} {}", "", spread(&ratios));
     println!(
         "   raw, {} rows a transaction       {:>10.0} rows/s (tonedesk's largest group)",
         GROUP_PAGES * PAGE,
-        ingest.raw_grouped
+        median(ingest.raw_grouped.clone())
     );
+    let grouped = runs(&ingest.ours, &ingest.raw_grouped);
     println!(
-        "{:<40} {:>8.3}x  (no target)",
+        "{:<40} {:>8.3}x  (no target; {})",
         "   ratio against it",
-        ingest.ours / ingest.raw_grouped
+        median(grouped.clone()),
+        spread(&grouped)
     );
     println!(
         "   the store's part alone (Store::ingest of the tagged mentions) {:.0} mentions/s",
-        ingest.store
+        median(ingest.store.clone())
     );
     println!(
         "{:<40} {:>8.3}x  (no target)",
         "   store alone / raw",
-        ingest.store / ingest.raw
+        median(runs(&ingest.store, &ingest.raw))
     );
     println!();
 }
@@ -296,14 +309,18 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 
 // ───────────────────────────── 1. Ingest ─────────────────────────────
 
+/// Runs of each ingest figure but parsing and classifying.
+const INGEST_RUNS: usize = 5;
+
+/// Rates a second: parsing and classifying as medians; the others one a run, in run order.
 struct Ingest {
     parse: f64,
     classify: f64,
-    store: f64,
-    ours: f64,
-    raw: f64,
+    store: Vec<f64>,
+    ours: Vec<f64>,
+    raw: Vec<f64>,
     /// The raw insert in transactions as large as tonedesk's largest group of pages.
-    raw_grouped: f64,
+    raw_grouped: Vec<f64>,
 }
 
 fn fresh_db(path: &Path) {
@@ -360,7 +377,7 @@ fn ingest_figures(dir: &Path, n: usize) -> Ingest {
     let raw_db = dir.join("ingest-raw.db");
     let (mut ours, mut raw, mut store_only) = (Vec::new(), Vec::new(), Vec::new());
     let mut raw_grouped = Vec::new();
-    for run in 0..3 {
+    for run in 0..INGEST_RUNS {
         // Each run has files of its own: a store thread that is still closing the last run's
         // database must not touch this one's.
         let store_db = dir.join(format!("ingest-store-only-{run}.db"));
@@ -443,10 +460,10 @@ fn ingest_figures(dir: &Path, n: usize) -> Ingest {
     Ingest {
         parse,
         classify,
-        store: median(store_only),
-        ours: median(ours),
-        raw: median(raw),
-        raw_grouped: median(raw_grouped),
+        store: store_only,
+        ours,
+        raw,
+        raw_grouped,
     }
 }
 
