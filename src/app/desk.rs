@@ -1280,12 +1280,45 @@ mod tests {
         }
     }
 
-    /// Three pages of two mentions for `demo-x`, the cursor being the page's index; while
+    /// `pages` pages of two mentions for `demo-x`, the cursor being the page's index. While
     /// `broken`, page 1 holds a mention for an account that does not exist, which the store
-    /// refuses (its whole page rolls back).
+    /// refuses (its whole transaction rolls back). With `hold`, fetching page 0 holds that store
+    /// thread until page 4 is fetched too (or page `fail_at`), so that pages 1 to 4 arrive while
+    /// page 0 is still being written. Fetching page `fail_at` fails.
     struct Paged {
+        pages: usize,
         broken: std::sync::atomic::AtomicBool,
-        fetched: std::sync::Mutex<Vec<usize>>,
+        fetched: Arc<std::sync::Mutex<Vec<usize>>>,
+        hold: Option<StoreHandle>,
+        fail_at: Option<usize>,
+    }
+
+    impl Paged {
+        fn new(pages: usize) -> Paged {
+            Paged {
+                pages,
+                broken: false.into(),
+                fetched: Default::default(),
+                hold: None,
+                fail_at: None,
+            }
+        }
+
+        /// Holds the store thread (see [`Paged`]); its answer is not awaited.
+        fn hold_store(&self, store: &StoreHandle) {
+            let (fetched, fail_at) = (self.fetched.clone(), self.fail_at);
+            let held = move || {
+                let f = fetched.lock().unwrap();
+                f.len() < 5 && f.last().copied() != fail_at
+            };
+            drop(store.submit(move |_| {
+                let start = std::time::Instant::now();
+                while held() && start.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(())
+            }));
+        }
     }
 
     #[async_trait::async_trait]
@@ -1306,6 +1339,14 @@ mod tests {
         ) -> Result<crate::platforms::FetchPage, PlatformError> {
             let i: usize = cursor.map_or(0, |c| c.parse().unwrap());
             self.fetched.lock().unwrap().push(i);
+            if let Some(store) = &self.hold
+                && i == 0
+            {
+                self.hold_store(store);
+            }
+            if self.fail_at == Some(i) {
+                return Err(PlatformError::Unsupported("fetching this page"));
+            }
             let mention = |n: usize| {
                 let broken = i == 1 && n == 1 && self.broken.load(Ordering::SeqCst);
                 crate::domain::IncomingMention {
@@ -1329,7 +1370,7 @@ mod tests {
             Ok(crate::platforms::FetchPage {
                 mentions: vec![mention(0), mention(1)],
                 cursor: Some((i + 1).to_string()),
-                more: i < 2,
+                more: i + 1 < self.pages,
                 skipped: Vec::new(),
             })
         }
@@ -1347,6 +1388,14 @@ mod tests {
         }
     }
 
+    /// The cursor stored for `demo-x`'s mentions.
+    async fn stored_cursor(d: &Desk) -> Option<String> {
+        d.store
+            .call(|s| s.cursor("demo-x", "mentions"))
+            .await
+            .unwrap()
+    }
+
     /// The next page is fetched while the store writes the one before, but is stored only once
     /// that one committed: a page that fails leaves every later page unstored and the cursor
     /// after the last page that committed, and the next round goes on from there.
@@ -1354,10 +1403,8 @@ mod tests {
     async fn a_page_that_fails_to_store_stops_the_round_before_any_later_page() {
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
-        let c = Paged {
-            broken: true.into(),
-            fetched: Default::default(),
-        };
+        let c = Paged::new(3);
+        c.broken.store(true, Ordering::SeqCst);
         let progress = std::sync::Mutex::new(Vec::new());
         let reports = d
             .poll_account(&c, 0, &|r| progress.lock().unwrap().push(r.new))
@@ -1382,12 +1429,7 @@ mod tests {
             }
         };
         assert_eq!(texts(&d).await, ["page 0 mention 0", "page 0 mention 1"]);
-        let cursor = d
-            .store
-            .call(|s| s.cursor("demo-x", "mentions"))
-            .await
-            .unwrap();
-        assert_eq!(cursor.as_deref(), Some("1"));
+        assert_eq!(stored_cursor(&d).await.as_deref(), Some("1"));
         assert_eq!(*progress.lock().unwrap(), [2], "progress after page 0");
 
         // Mended: the next round starts from page 1 and stores the rest.
@@ -1398,94 +1440,7 @@ mod tests {
         assert_eq!(reports[0].new, 4);
         assert_eq!(*c.fetched.lock().unwrap(), [1, 2]);
         assert_eq!(texts(&d).await.len(), 6);
-        let cursor = d
-            .store
-            .call(|s| s.cursor("demo-x", "mentions"))
-            .await
-            .unwrap();
-        assert_eq!(cursor.as_deref(), Some("3"));
-    }
-
-    /// Six pages of two mentions for `demo-x` (the cursor is the page's index). Fetching page 0
-    /// holds the store thread until page 4 is fetched too, so that pages 1 to 4 arrive while
-    /// page 0 is still being written; fetching page `fail_at` fails.
-    struct Held {
-        store: StoreHandle,
-        fetched: Arc<std::sync::Mutex<Vec<usize>>>,
-        fail_at: Option<usize>,
-    }
-
-    #[async_trait::async_trait]
-    impl Connector for Held {
-        fn platform(&self) -> Platform {
-            Platform::X
-        }
-        fn account(&self) -> &str {
-            "demo-x"
-        }
-        fn streams(&self) -> Vec<String> {
-            vec!["mentions".into()]
-        }
-        async fn fetch(
-            &self,
-            _: &str,
-            cursor: Option<&str>,
-        ) -> Result<crate::platforms::FetchPage, PlatformError> {
-            let i: usize = cursor.map_or(0, |c| c.parse().unwrap());
-            self.fetched.lock().unwrap().push(i);
-            if i == 0 {
-                let (fetched, fail_at) = (self.fetched.clone(), self.fail_at);
-                let held = move || {
-                    let f = fetched.lock().unwrap();
-                    f.len() < 5 && f.last().copied() != fail_at
-                };
-                drop(self.store.submit(move |_| {
-                    let start = std::time::Instant::now();
-                    while held() && start.elapsed() < Duration::from_secs(10) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Ok(())
-                }));
-            }
-            if self.fail_at == Some(i) {
-                return Err(PlatformError::Unsupported("fetching this page"));
-            }
-            let mention = |n: usize| crate::domain::IncomingMention {
-                platform: Platform::X,
-                account: "demo-x".into(),
-                remote_id: format!("{i}{n}"),
-                author: crate::domain::Author {
-                    handle: format!("u{i}{n}"),
-                    display_name: String::new(),
-                    bio: String::new(),
-                },
-                text: format!("page {i} mention {n}"),
-                created_at: OffsetDateTime::now_utc(),
-                url: None,
-                in_reply_to: None,
-                parent_text: None,
-                reply_ref: None,
-                private: false,
-            };
-            Ok(crate::platforms::FetchPage {
-                mentions: vec![mention(0), mention(1)],
-                cursor: Some((i + 1).to_string()),
-                more: i < 5,
-                skipped: Vec::new(),
-            })
-        }
-        async fn send(&self, _: &Outgoing<'_>) -> Result<crate::platforms::Sent, PlatformError> {
-            Err(PlatformError::Unsupported("send"))
-        }
-        async fn act(&self, _: ModAction, _: &Mention) -> Result<(), PlatformError> {
-            Err(PlatformError::Unsupported("act"))
-        }
-        async fn find_sent(
-            &self,
-            _: &Outgoing<'_>,
-        ) -> Result<Option<crate::platforms::Sent>, PlatformError> {
-            Ok(None)
-        }
+        assert_eq!(stored_cursor(&d).await.as_deref(), Some("3"));
     }
 
     /// Pages that arrive while the store thread is still writing go to it together, up to
@@ -1495,10 +1450,9 @@ mod tests {
     async fn pages_that_arrive_while_the_store_is_busy_are_stored_together() {
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
-        let c = Held {
-            store: d.store.clone(),
-            fetched: Default::default(),
-            fail_at: None,
+        let c = Paged {
+            hold: Some(d.store.clone()),
+            ..Paged::new(6)
         };
         let progress = std::sync::Mutex::new(Vec::new());
         let reports = d
@@ -1509,31 +1463,21 @@ mod tests {
         // Page 0 alone, pages 1 to 4 in one transaction, then page 5 (the last is not reported
         // as progress: the round's report says it).
         assert_eq!(*progress.lock().unwrap(), [2, 10]);
-        let cursor = d
-            .store
-            .call(|s| s.cursor("demo-x", "mentions"))
-            .await
-            .unwrap();
-        assert_eq!(cursor.as_deref(), Some("6"));
+        assert_eq!(stored_cursor(&d).await.as_deref(), Some("6"));
         // The stream is caught up: its mentions are all in the full-text index already.
         assert_eq!(d.store.call(|s| s.index_pending()).await.unwrap(), 0);
 
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
-        let c = Held {
-            store: d.store.clone(),
-            fetched: Default::default(),
+        let c = Paged {
+            hold: Some(d.store.clone()),
             fail_at: Some(3),
+            ..Paged::new(6)
         };
         let reports = d.poll_account(&c, 0, &|_| {}).await;
         assert!(reports[0].error.is_some(), "{reports:?}");
         assert_eq!(reports[0].new, 6, "pages 0 to 2");
-        let cursor = d
-            .store
-            .call(|s| s.cursor("demo-x", "mentions"))
-            .await
-            .unwrap();
-        assert_eq!(cursor.as_deref(), Some("3"));
+        assert_eq!(stored_cursor(&d).await.as_deref(), Some("3"));
     }
 
     #[test]
