@@ -553,8 +553,9 @@ impl Store {
     }
 
     /// Brings the full-text index up to date with every cached mention (ingest leaves up to
-    /// [`FTS_BATCH`] of the newest for a later batch). Run at the end of a poll round and before
-    /// a search; does not write when nothing waits. Returns how many it indexed.
+    /// [`FTS_BATCH`] of the newest for a later batch). Run at the end of a poll round that
+    /// caught up with its stream and before a search; does not write when nothing waits. Returns
+    /// how many it indexed.
     pub fn index_pending(&mut self) -> Result<usize> {
         let newest: i64 = self
             .conn
