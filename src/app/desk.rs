@@ -380,7 +380,7 @@ impl Desk {
         };
         // Pages are fetched and tagged while the store thread writes the ones before. Pages that
         // arrive while it is still writing wait and go to it together, in one transaction, once
-        // it is done (up to `GROUP_PAGES`), which costs it far less than a transaction each. A
+        // it is done (up to `GROUP_PAGES`), which costs it less than a transaction each. A
         // group is sent only once the one before it committed, since its cursor continues from
         // that one's, so a group that fails leaves every later page unstored and the stored
         // cursor where the last committed group put it.
