@@ -342,6 +342,9 @@ pub struct Store {
     writes: u64,
     /// The last filtered or searched count: (query, writes, data_version, count).
     counted: std::cell::RefCell<Option<(QueueQuery, u64, i64, usize)>>,
+    /// The last search and the full-text query made of it (see [`Store::fts_query`]): a searched
+    /// view asks again with the same words for each count and page.
+    searched: std::cell::RefCell<Option<(String, String)>>,
     /// The authors ingest stored or read lately (see [`authors`]).
     authors: authors::KnownAuthors,
     /// The checkpointer to tell of each commit, when it runs (see [`checkpoint`]).
@@ -400,6 +403,7 @@ impl Store {
             conn,
             writes: 0,
             counted: Default::default(),
+            searched: Default::default(),
             authors: Default::default(),
             checkpoints: None,
         })
@@ -672,6 +676,11 @@ impl Store {
         let Some(search) = search.filter(|s| !s.trim().is_empty()) else {
             return Ok(None);
         };
+        if let Some((last, query)) = &*self.searched.borrow()
+            && last == search
+        {
+            return Ok(Some(query.clone()));
+        }
         self.conn.execute_batch(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_words USING fts5 (words, detail = none);
              CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms
@@ -686,11 +695,14 @@ impl Store {
             .prepare_cached("SELECT term FROM temp.search_terms")?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        if terms.is_empty() {
-            return Ok(Some("\"\"".into()));
-        }
-        let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"*")).collect();
-        Ok(Some(quoted.join(" ")))
+        let query = if terms.is_empty() {
+            "\"\"".to_owned()
+        } else {
+            let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"*")).collect();
+            quoted.join(" ")
+        };
+        *self.searched.borrow_mut() = Some((search.to_owned(), query.clone()));
+        Ok(Some(query))
     }
 
     fn run_page(
