@@ -569,13 +569,12 @@ impl Desk {
             .get(template)
             .ok_or_else(|| SendError::NoTemplate(template.to_owned()))?;
         let hash = reply.text_hash();
-        let idem_key = idempotency_key(m.id, &p.template);
+        let first_key = idempotency_key(m.id, &p.template);
         let mut intent = self.record_about("send_intent", m);
         fill_send_fields(&mut intent, &p, &text);
         intent.outcome = Some("intent".into());
-        intent.attempt = Some(idem_key.clone());
         let outbox = crate::store::OutboxNew {
-            idem_key: idem_key.clone(),
+            idem_key: String::new(),
             mention_id: m.id,
             account: m.account.clone(),
             platform: m.platform,
@@ -586,13 +585,13 @@ impl Desk {
             owner: process_identity(),
         };
         let (tid, tver) = (p.template.clone(), p.version);
-        let (outbox_id, intent_entry) = self
+        let (outbox_id, intent_entry, idem_key) = self
             .store
             .call(move |s| {
                 let now = OffsetDateTime::now_utc();
                 s.ensure_room()?;
                 s.remember_template(&tid, tver, &hash, now)?;
-                s.begin_send(&outbox, intent, now)
+                begin_send_under_a_free_key(s, first_key, outbox, intent, now)
             })
             .await?;
 
@@ -989,11 +988,39 @@ fn flag_list(f: Flags) -> String {
     f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
 }
 
+/// The most keys [`begin_send_under_a_free_key`] tries: each is a microsecond after the last, so
+/// only sends of this home started in the same few microseconds can hold them.
+const KEY_TRIES: u64 = 16;
+
+/// Step one of a send under the key `first`, or under the next key free in this home when
+/// another send holds it: two processes that make a key in the same microsecond draw the same
+/// 10-bit clock id once in 1,024 times. The key chosen is in the outbox row and the intent entry.
+fn begin_send_under_a_free_key(
+    s: &mut Store,
+    first: u64,
+    mut outbox: crate::store::OutboxNew,
+    mut intent: AuditRecord,
+    now: OffsetDateTime,
+) -> Result<(i64, AuditEntry, String), StoreError> {
+    let mut taken = None;
+    for next in 0..KEY_TRIES {
+        let key = tid(first + (next << 10));
+        outbox.idem_key.clone_from(&key);
+        intent.attempt = Some(key.clone());
+        match s.begin_send(&outbox, intent.clone(), now) {
+            Ok((id, entry)) => return Ok((id, entry, key)),
+            Err(e @ StoreError::KeyTaken(_)) => taken = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(taken.unwrap_or_else(|| StoreError::KeyTaken(tid(first))))
+}
+
 /// A key that is unique per send attempt and stable across retries of the same attempt, in the
 /// form of an AT Protocol TID (13 characters of sortable base32: microseconds since the epoch and
 /// a 10-bit clock id), which every platform accepts: Bluesky requires a TID as the record key of
-/// a post, and Mastodon takes any string as an `Idempotency-Key`.
-fn idempotency_key(mention: MentionId, template: &str) -> String {
+/// a post, and Mastodon takes any string as an `Idempotency-Key`. [`tid`] spells it.
+fn idempotency_key(mention: MentionId, template: &str) -> u64 {
     let now = OffsetDateTime::now_utc();
     let micros = (now.unix_timestamp_nanos() / 1_000) as u64 & ((1 << 53) - 1);
     let mut h = Sha256::new();
@@ -1004,7 +1031,7 @@ fn idempotency_key(mention: MentionId, template: &str) -> String {
     ));
     let digest = h.finalize();
     let clock = u64::from(u16::from_be_bytes([digest[0], digest[1]]) & 0x3ff);
-    tid((micros << 10) | clock)
+    (micros << 10) | clock
 }
 
 fn tid(value: u64) -> String {
@@ -1610,10 +1637,50 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_key_another_send_holds_is_passed_over_for_the_next_free_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        d.poll_once().await;
+        let ms = open_ids(&d).await;
+        let first = idempotency_key(ms[0].id, "thanks");
+        let mut keys = Vec::new();
+        for m in &ms[..3] {
+            let outbox = OutboxNew {
+                idem_key: String::new(),
+                mention_id: m.id,
+                account: m.account.clone(),
+                platform: m.platform,
+                template: "thanks".into(),
+                version: 1,
+                channel: "public".into(),
+                text: "Thank you!".into(),
+                owner: None,
+            };
+            let intent = d.record_about("send_intent", m);
+            let (_, entry, key) = d
+                .store
+                .call(move |s| {
+                    begin_send_under_a_free_key(s, first, outbox, intent, OffsetDateTime::now_utc())
+                })
+                .await
+                .unwrap();
+            assert_eq!(entry.record.attempt.as_deref(), Some(key.as_str()));
+            keys.push(key);
+        }
+        // Three sends that drew the same key: the second and third take the next microseconds.
+        let expected: Vec<String> = (0..3).map(|i| tid(first + (i << 10))).collect();
+        assert_eq!(keys, expected);
+        let pending = d.store.call(|s| s.pending_sends()).await.unwrap();
+        let mut stored: Vec<String> = pending.into_iter().map(|r| r.idem_key).collect();
+        stored.sort();
+        assert_eq!(stored, expected, "one outbox row under each key");
+    }
+
     #[test]
     fn idempotency_keys_are_tids() {
-        let a = idempotency_key(1, "thanks");
-        let b = idempotency_key(1, "thanks");
+        let a = tid(idempotency_key(1, "thanks"));
+        let b = tid(idempotency_key(1, "thanks"));
         assert_ne!(a, b, "every attempt has its own key");
         let shape = regex::Regex::new("^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
             .unwrap();

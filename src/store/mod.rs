@@ -41,6 +41,9 @@ pub enum StoreError {
         "mention {mention} already has a reply in state '{state}'; check it before sending another"
     )]
     AlreadyAnswered { mention: MentionId, state: String },
+    /// Another send of this home already holds the idempotency key (see [`Store::begin_send`]).
+    #[error("the idempotency key {0} is already another send's; make a new key and try again")]
+    KeyTaken(String),
     /// The change does not apply to the record as it stands (for example a decided draft).
     #[error("{0}")]
     Conflict(String),
@@ -1025,7 +1028,9 @@ impl Store {
             .optional()?)
     }
 
-    /// Step one of a send: the outbox row and the intent entry, in one transaction.
+    /// Step one of a send: the outbox row and the intent entry, in one transaction. A key that
+    /// another send of this home holds is refused with [`StoreError::KeyTaken`] before anything
+    /// is written, so that the caller can pick another.
     pub fn begin_send(
         &mut self,
         new: &OutboxNew,
@@ -1045,6 +1050,17 @@ impl Store {
                     mention: new.mention_id,
                     state,
                 });
+            }
+            let taken = tx
+                .query_row(
+                    "SELECT 1 FROM outbox WHERE idem_key = ?1",
+                    [&new.idem_key],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if taken {
+                return Err(StoreError::KeyTaken(new.idem_key.clone()));
             }
             tx.execute(
                 "INSERT INTO outbox (idem_key, mention_id, account, platform, template, version, channel,
@@ -2106,8 +2122,16 @@ mod tests {
 
     #[test]
     fn sends_are_audited_and_chained() {
-        let mut s = store_with(&[(incoming("1", "thanks", 5), tags_of(Tone::Positive, &[]))]);
-        let m = s.all_mentions().unwrap().remove(0);
+        let mut s = store_with(&[
+            (incoming("1", "thanks", 5), tags_of(Tone::Positive, &[])),
+            (
+                incoming("2", "thanks again", 6),
+                tags_of(Tone::Positive, &[]),
+            ),
+        ]);
+        let mut both = s.all_mentions().unwrap();
+        let m = both.iter().position(|m| m.remote_id == "1").unwrap();
+        let (m, second) = (both.remove(m), both.remove(0).id);
         let new = OutboxNew {
             idem_key: "k1".into(),
             mention_id: m.id,
@@ -2129,6 +2153,21 @@ mod tests {
             s.begin_send(&new, AuditRecord::new(NOW, "op", "send_intent"), NOW),
             Err(StoreError::AlreadyAnswered { .. })
         ));
+        // Another mention's send under a key already used is refused, and writes nothing.
+        let taken = s.begin_send(
+            &OutboxNew {
+                mention_id: second,
+                ..new.clone()
+            },
+            AuditRecord::new(NOW, "op", "send_intent"),
+            NOW,
+        );
+        assert!(
+            matches!(taken, Err(StoreError::KeyTaken(ref k)) if k == "k1"),
+            "{taken:?}"
+        );
+        assert_eq!(s.earlier_reply(second).unwrap(), None);
+        assert_eq!(s.audit_entries().unwrap().len(), 1);
         let result = s
             .finish_send(
                 ob,
