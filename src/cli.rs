@@ -966,6 +966,7 @@ async fn doctor(desk: &Desk) -> Result<ExitCode> {
             check(h, 0o700);
         }
         check(&p.database, 0o600);
+        check(&crate::paths::search_index_beside(&p.database), 0o600);
         check(&p.config_file, 0o600);
         // Files a person edits or that grow by themselves: the library and the logs.
         for dir in [&p.library_dir, &p.log_dir] {

@@ -73,6 +73,15 @@ impl Paths {
     }
 }
 
+/// The full-text index's database, beside the cache at `db` (`tonedesk.db` →
+/// `tonedesk-search.db`): a file of its own, so that it is written beside the cache, not after it.
+pub fn search_index_beside(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map_or("tonedesk".into(), |s| s.to_string_lossy());
+    db.with_file_name(format!("{stem}-search.db"))
+}
+
 /// Makes every file and folder this process creates private to its owner (database and its
 /// journal, library, logs, demo sink, draft files): umask 077. Called first thing in `main`.
 pub fn private_by_default() {
@@ -112,5 +121,9 @@ mod tests {
             assert!(f.starts_with("/tmp/td"), "{}", f.display());
         }
         assert_eq!(p.config_file, Path::new("/tmp/td/config.toml"));
+        assert_eq!(
+            search_index_beside(&p.database),
+            Path::new("/tmp/td/tonedesk-search.db")
+        );
     }
 }

@@ -27,6 +27,7 @@ impl StoreHandle {
     /// [`Store::checkpoint_off_thread`]).
     pub fn spawn(mut store: Store) -> Result<StoreHandle> {
         store.checkpoint_off_thread();
+        store.index_off_thread();
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("tonedesk-store".into())

@@ -6,6 +6,7 @@ mod ae;
 mod authors;
 mod checkpoint;
 mod drafts;
+mod index;
 mod schema;
 pub mod stats;
 mod tally;
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 
 pub use actor::StoreHandle;
 pub use ae::StoredAeCase;
+pub use index::FTS_BATCH;
 use tally::Tally;
 
 use crate::domain::audit::{AuditEntry, AuditHead, AuditRecord, GENESIS};
@@ -352,6 +354,8 @@ pub struct Store {
     authors: authors::KnownAuthors,
     /// The checkpointer to tell of each commit, when it runs (see [`checkpoint`]).
     checkpoints: Option<checkpoint::Checkpoints>,
+    /// Who writes the full-text index (see [`index`]).
+    indexer: index::Indexer,
 }
 
 const MENTION_COLUMNS: &str = "m.id, m.platform, m.account, m.remote_id, a.handle, a.display_name, a.bio, \
@@ -363,7 +367,8 @@ impl Store {
         let dir = path.parent().unwrap_or(Path::new("."));
         let conn = Connection::open(path).map_err(|e| StoreError::from(e).in_folder(dir))?;
         crate::paths::restrict(path, 0o600);
-        Store::setup(conn).map_err(|e| e.in_folder(dir))
+        let index = crate::paths::search_index_beside(path);
+        Store::setup(conn, Some((path, &index))).map_err(|e| e.in_folder(dir))
     }
 
     /// Refuses with [`StoreError::DiskFull`] when the database's disk has less than
@@ -393,15 +398,28 @@ impl Store {
     }
 
     pub fn open_in_memory() -> Result<Store> {
-        Store::setup(Connection::open_in_memory()?)
+        Store::setup(Connection::open_in_memory()?, None)
     }
 
-    fn setup(mut conn: Connection) -> Result<Store> {
+    /// Pragmas, migrations and the full-text index: for a store with a file, `files` holds the
+    /// cache's path and the index's.
+    fn setup(mut conn: Connection, files: Option<(&Path, &Path)>) -> Result<Store> {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrations().to_latest(&mut conn)?;
+        let indexer = match files {
+            Some((cache, path)) => {
+                let writer = index::Writer::open(path, cache)?;
+                index::attach(&conn, Some(path))?;
+                index::Indexer::Own(writer)
+            }
+            None => {
+                index::attach(&conn, None)?;
+                index::Indexer::Inline
+            }
+        };
         Ok(Store {
             conn,
             writes: 0,
@@ -409,7 +427,14 @@ impl Store {
             searched: Default::default(),
             authors: Default::default(),
             checkpoints: None,
+            indexer,
         })
+    }
+
+    /// Moves the writing of the full-text index onto a thread of its own (see [`index`]); for
+    /// the long-lived store thread.
+    pub(crate) fn index_off_thread(&mut self) {
+        self.indexer.off_thread();
     }
 
     /// Moves checkpoints off this connection's commits onto a thread of their own (see
@@ -499,7 +524,6 @@ impl Store {
                  ON CONFLICT (platform, remote_id) DO NOTHING",
             )?;
             let mut tally = Tally::default();
-            let mut last = 0;
             for (m, tags) in items {
                 let author_id = authors.id(m.platform, &m.author)?;
                 let due = targets.due_at(m.created_at, tags);
@@ -532,15 +556,11 @@ impl Store {
                     ae_due,
                 ])?;
                 if changed == 1 {
-                    last = tx.last_insert_rowid();
                     tally.add(Tally::of("open", moderation, tags.flags.bits(), ae_due.is_some()));
                     new += 1;
                 }
             }
             tally.apply(tx)?;
-            if last - fts_upto(tx)? >= FTS_BATCH {
-                index_pending(tx)?;
-            }
             if let Some((account, stream, cursor)) = cursor {
                 tx.prepare_cached(
                     "INSERT INTO cursors (account, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -556,22 +576,26 @@ impl Store {
             new
         });
         self.authors = known;
+        if matches!(out, Ok(n) if n > 0) {
+            self.indexer.committed(&mut self.conn);
+        }
         out
     }
 
     /// Brings the full-text index up to date with every cached mention (ingest leaves up to
-    /// [`FTS_BATCH`] of the newest for a later batch). Run at the end of a poll round that
-    /// caught up with its stream and before a search; does not write when nothing waits. Returns
-    /// how many it indexed.
+    /// [`FTS_BATCH`] of the newest for a later batch, and on the store thread the index is
+    /// written beside it). Run at the end of a poll round that caught up with its stream and
+    /// before a search; does not write when nothing waits. Returns how many it indexed.
     pub fn index_pending(&mut self) -> Result<usize> {
-        let newest: i64 = self
-            .conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM mentions")?
-            .query_row([], |r| r.get(0))?;
-        if newest <= fts_upto(&self.conn)? {
-            return Ok(0);
+        let n = self
+            .indexer
+            .catch_up(&mut self.conn)
+            .map_err(|e| self.explain(e))?;
+        if n > 0 {
+            // A searched view's count changes with the index (see `Store::count`).
+            self.writes += 1;
         }
-        self.write(|tx| index_pending(tx))
+        Ok(n)
     }
 
     pub fn cursor(&self, account: &str, stream: &str) -> Result<Option<String>> {
@@ -1413,34 +1437,6 @@ fn append_audit(tx: &Transaction<'_>, record: AuditRecord) -> Result<AuditEntry>
     Ok(e)
 }
 
-/// How many of the newest mentions an ingest may leave out of the full-text index: the index
-/// is written in batches of about this size, which costs far less than a few rows at a time.
-pub const FTS_BATCH: i64 = 2_000;
-
-/// The highest mention id in the full-text index.
-fn fts_upto(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT upto FROM fts_progress WHERE id = 1")?
-        .query_row([], |r| r.get(0))?)
-}
-
-/// Indexes every mention the full-text index does not hold yet, in the caller's transaction.
-fn index_pending(tx: &Connection) -> Result<usize> {
-    let upto = fts_upto(tx)?;
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO mention_fts (rowid, text, handle)
-             SELECT m.id, m.text, a.handle FROM mentions m JOIN authors a ON a.id = m.author_id
-             WHERE m.id > ?1 ORDER BY m.id",
-        )?
-        .execute([upto])?;
-    tx.prepare_cached(
-        "UPDATE fts_progress SET upto = (SELECT coalesce(max(id), 0) FROM mentions) WHERE id = 1",
-    )?
-    .execute([])?;
-    Ok(n)
-}
-
 /// The log's recorded head; `None` when there is none or it cannot be read.
 fn audit_head(conn: &Connection) -> Result<Option<AuditHead>> {
     let value: Option<String> = conn
@@ -1514,7 +1510,9 @@ fn query_where(q: &QueueQuery, fts: bool) -> String {
         None => {}
     }
     if fts {
-        conds.push("m.id IN (SELECT rowid FROM mention_fts WHERE mention_fts MATCH :fts)".into());
+        conds.push(
+            "m.id IN (SELECT rowid FROM search.mention_fts WHERE mention_fts MATCH :fts)".into(),
+        );
     }
     conds.join(" AND ")
 }
@@ -1742,6 +1740,114 @@ mod tests {
             stored_author(&a, "cy").map(|(_, n)| n).as_deref(),
             Some("Cy")
         );
+    }
+
+    /// `n` mentions from `from` on, each with its own word and one they share.
+    fn numbered(from: usize, n: usize) -> Vec<(IncomingMention, Tags)> {
+        (from..from + n)
+            .map(|i| {
+                (
+                    incoming(&i.to_string(), &format!("word{i} shared"), 5),
+                    tags_of(Tone::Neutral, &[]),
+                )
+            })
+            .collect()
+    }
+
+    fn searched(s: &Store, word: &str) -> usize {
+        let q = QueueQuery {
+            search: Some(word.to_owned()),
+            ..QueueQuery::default()
+        };
+        s.count(&q, NOW).unwrap()
+    }
+
+    /// Rows in the index file that match `word` (a mention indexed twice counts twice).
+    fn index_rows(index: &std::path::Path, word: &str) -> i64 {
+        let conn = Connection::open(index).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM mention_fts WHERE mention_fts MATCH ?1",
+            [word],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_index_file_is_written_beside_the_store_by_its_own_thread_and_by_each_process_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tonedesk.db");
+        let index = crate::paths::search_index_beside(&db);
+        let mut s = Store::open(&db).unwrap();
+        s.upsert_account("demo-x", Platform::X, "acmecare", true)
+            .unwrap();
+        s.index_off_thread();
+        assert!(matches!(s.indexer, index::Indexer::Thread(_)));
+        let n = FTS_BATCH as usize * 2 + 5;
+        for chunk in numbered(0, n).chunks(80) {
+            s.ingest(chunk, &Targets::default(), None, NOW).unwrap();
+        }
+        // A search brings the index up to date first (the thread took most of it meanwhile).
+        s.index_pending().unwrap();
+        assert_eq!(searched(&s, "shared"), n);
+        assert_eq!(searched(&s, &format!("word{}", n - 1)), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&index).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+
+        // Another process on the same home (another store on the same files) indexes what it
+        // stored, and nothing twice.
+        let mut other = Store::open(&db).unwrap();
+        other
+            .ingest(&numbered(n, 3), &Targets::default(), None, NOW)
+            .unwrap();
+        assert_eq!(s.index_pending().unwrap(), 3);
+        assert_eq!(other.index_pending().unwrap(), 0);
+        assert_eq!(searched(&other, "shared"), n + 3);
+        drop((s, other));
+        assert_eq!(index_rows(&index, "shared"), (n + 3) as i64);
+    }
+
+    #[test]
+    fn an_index_made_for_another_cache_is_built_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let mut s = Store::open(&a).unwrap();
+        s.upsert_account("demo-x", Platform::X, "acmecare", true)
+            .unwrap();
+        s.ingest(&numbered(0, 5), &Targets::default(), None, NOW)
+            .unwrap();
+        s.index_pending().unwrap();
+        drop(s);
+        // b's cache holds other mentions under the same ids; a's index is put beside it.
+        let mut t = Store::open(&b).unwrap();
+        t.upsert_account("demo-x", Platform::X, "acmecare", true)
+            .unwrap();
+        t.ingest(&numbered(100, 2), &Targets::default(), None, NOW)
+            .unwrap();
+        drop(t);
+        let b_index = crate::paths::search_index_beside(&b);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", b_index.display()));
+        }
+        std::fs::copy(crate::paths::search_index_beside(&a), &b_index).unwrap();
+        assert_eq!(index_rows(&b_index, "word0"), 1, "a's index, as copied");
+        let mut t = Store::open(&b).unwrap();
+        assert_eq!(t.index_pending().unwrap(), 2);
+        assert_eq!(searched(&t, "word0"), 0, "a's mentions are not b's");
+        assert_eq!(searched(&t, "word100"), 1);
+        assert_eq!(searched(&t, "shared"), 2);
+        drop(t);
+        // A deleted index is built again too.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", b_index.display()));
+        }
+        let mut t = Store::open(&b).unwrap();
+        assert_eq!(t.index_pending().unwrap(), 2);
+        assert_eq!(searched(&t, "shared"), 2);
     }
 
     #[test]

@@ -281,19 +281,25 @@ INSERT INTO mention_fts (rowid, text, handle)
 UPDATE fts_progress SET upto = (SELECT coalesce(max(id), 0) FROM mentions);
 "#;
 
+/// Ingest speed: the full-text index moves to a database file of its own, written by a thread of
+/// its own beside the store's (see `store::index`). The cache keeps a token that names it to its
+/// index, so that an index beside another cache is found out and built again; the new index
+/// starts empty and catches up from the cache.
+const V11: &str = r#"
+DROP TABLE mention_fts;
+DROP TABLE fts_progress;
+CREATE TABLE search_link (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    token TEXT NOT NULL                 -- fts_progress.cache in the index file that indexes this cache
+);
+INSERT INTO search_link (id, token) VALUES (1, lower(hex(randomblob(16))));
+"#;
+
+/// Every migration, oldest first.
+const ALL: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(V1),
-        M::up(V2),
-        M::up(V3),
-        M::up(V4),
-        M::up(V5),
-        M::up(V6),
-        M::up(V7),
-        M::up(V8),
-        M::up(V9),
-        M::up(V10),
-    ])
+    Migrations::new(ALL.into_iter().map(M::up).collect())
 }
 
 #[cfg(test)]
@@ -304,6 +310,41 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(super::migrations().validate().is_ok());
+    }
+
+    /// The migrations up to the `n`th (to test one on the schema as it found it).
+    fn through(n: usize) -> Migrations<'static> {
+        Migrations::new(ALL[..n].iter().copied().map(M::up).collect())
+    }
+
+    #[test]
+    fn the_index_file_migration_leaves_the_cache_a_token_and_no_index() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        through(10).to_latest(&mut conn).unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('mention_fts', 'fts_progress')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        let token: String = conn
+            .query_row("SELECT token FROM search_link", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            regex::Regex::new("^[0-9a-f]{32}$")
+                .unwrap()
+                .is_match(&token),
+            "{token}"
+        );
+        let mut other = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut other).unwrap();
+        let theirs: String = other
+            .query_row("SELECT token FROM search_link", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(token, theirs, "each cache has a token of its own");
     }
 
     #[test]
@@ -374,7 +415,7 @@ mod tests {
                  'op', 0, 0, 30);",
         )
         .unwrap();
-        migrations().to_latest(&mut conn).unwrap();
+        through(10).to_latest(&mut conn).unwrap();
         let counts: (i64, i64, i64, i64, i64, i64, i64) = conn
             .query_row(
                 "SELECT open, moderation, ae_open, crisis_open, snoozed, done, ae FROM mention_counts",
@@ -423,7 +464,7 @@ mod tests {
              UPDATE fts_progress SET upto = 1;",
         )
         .unwrap();
-        migrations().to_latest(&mut conn).unwrap();
+        through(10).to_latest(&mut conn).unwrap();
         let found = |q: &str| -> i64 {
             conn.query_row(
                 "SELECT count(*) FROM mention_fts WHERE mention_fts MATCH ?1",

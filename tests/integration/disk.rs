@@ -134,12 +134,19 @@ fn no_traceback(o: &Output) {
     );
 }
 
+/// The cache, read-only, with its full-text index file attached as `search`.
 fn db(h: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
+    let c = rusqlite::Connection::open_with_flags(
         h.join("tonedesk.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .expect("open the database")
+    .expect("open the database");
+    c.execute(
+        "ATTACH DATABASE ?1 AS search",
+        [h.join("tonedesk-search.db").to_string_lossy()],
+    )
+    .expect("attach the index");
+    c
 }
 
 /// `PRAGMA integrity_check`, the cached mentions' remote ids, and whether each has its
@@ -163,12 +170,14 @@ fn cache(h: &Path) -> (String, Vec<String>, Option<String>) {
     let all = column("SELECT remote_id FROM mentions ORDER BY remote_id");
     assert_eq!(all, whole, "a mention without its author");
     // Every mention says "copay": the text index finds each stored one it says it holds (up
-    // to `fts_progress.upto`; ingest indexes in batches, and a round that ends in a failure
-    // leaves the newest for the next batch), and nothing else.
-    let mut indexed =
-        column("SELECT CAST(rowid AS TEXT) FROM mention_fts WHERE mention_fts MATCH 'copay'");
-    let mut ids =
-        column("SELECT CAST(id AS TEXT) FROM mentions WHERE id <= (SELECT upto FROM fts_progress)");
+    // to `fts_progress.upto`; the index is written in batches, and a round that ends in a
+    // failure leaves the newest for the next batch), and nothing else.
+    let mut indexed = column(
+        "SELECT CAST(rowid AS TEXT) FROM search.mention_fts WHERE mention_fts MATCH 'copay'",
+    );
+    let mut ids = column(
+        "SELECT CAST(id AS TEXT) FROM mentions WHERE id <= (SELECT upto FROM search.fts_progress)",
+    );
     indexed.sort();
     ids.sort();
     assert_eq!(
@@ -291,7 +300,7 @@ async fn disk_full_during_poll_and_reply_says_so_and_loses_nothing() {
     assert_eq!(check, "ok");
     let unindexed: i64 = db(&h)
         .query_row(
-            "SELECT count(*) FROM mentions WHERE id > (SELECT upto FROM fts_progress)",
+            "SELECT count(*) FROM mentions WHERE id > (SELECT upto FROM search.fts_progress)",
             [],
             |r| r.get(0),
         )

@@ -1,0 +1,394 @@
+//! The full-text index of the cached mentions, in a database file of its own beside the cache
+//! (see [`crate::paths::search_index_beside`]).
+//!
+//! Indexing a mention (splitting its text into words and writing them) costs about as much as
+//! storing it. In the cache's own file it shared the cache's single write lock, so the store
+//! thread did both in turn while the machine's other core waited. In a file of its own it has a
+//! lock of its own: a thread indexes what the store thread committed, beside it.
+//!
+//! - The index file holds `mention_fts` (contentless, no word positions) and `fts_progress`: the
+//!   highest mention id indexed, and the token of the cache it indexes (`search_link` in the
+//!   cache), so that an index left beside another cache (a cache restored from a backup, say) is
+//!   found out and built again from the start.
+//! - The store's own connection attaches the index read-only as `search`: its write
+//!   transactions (`BEGIN IMMEDIATE`) then take no lock on the index.
+//! - The writer's connection is the other way round: the index is its main database and the
+//!   cache is attached read-only as `cache`, so its write transactions lock only the index. It
+//!   indexes in batches of [`FTS_BATCH`]; each batch reads where the last stopped under the
+//!   index's write lock, so two processes on one home never index a mention twice.
+//! - A search first brings the index up to date ([`Indexer::catch_up`]); until then the newest
+//!   mentions are cached but not yet found by a search.
+//! - A store without a file (the tests' in-memory stores) keeps the index in memory, attached
+//!   read-write to its own connection, and indexes on that connection.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Result, StoreError};
+
+/// How many of the newest mentions may wait for the full-text index before it is brought up to
+/// date: the index is written in batches of about this size, which costs far less than a few
+/// rows at a time.
+pub const FTS_BATCH: i64 = 2_000;
+
+/// The schema names a connection knows the index and the cache by.
+#[derive(Debug, Clone, Copy)]
+struct Names {
+    index: &'static str,
+    cache: &'static str,
+}
+
+/// The store's own connection, with the index attached.
+const ON_STORE: Names = Names {
+    index: "search",
+    cache: "main",
+};
+
+/// The writer's connection, with the cache attached.
+const ON_WRITER: Names = Names {
+    index: "main",
+    cache: "cache",
+};
+
+/// Creates the index's tables in `names.index` when missing, and empties the index when it was
+/// made for another cache. Run in a write transaction on the index.
+fn prepare(conn: &Connection, names: Names) -> Result<()> {
+    let Names { index, cache } = names;
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {index}.fts_progress (
+             id    INTEGER PRIMARY KEY CHECK (id = 1),
+             upto  INTEGER NOT NULL,          -- the highest mention id in mention_fts
+             cache TEXT NOT NULL              -- the search_link token of the cache indexed
+         );
+         CREATE VIRTUAL TABLE IF NOT EXISTS {index}.mention_fts USING fts5 (
+             text, handle, content = '', columnsize = 0, detail = none
+         );"
+    ))?;
+    let token: String = conn.query_row(
+        &format!("SELECT token FROM {cache}.search_link WHERE id = 1"),
+        [],
+        |r| r.get(0),
+    )?;
+    let indexed: Option<String> = conn
+        .query_row(
+            &format!("SELECT cache FROM {index}.fts_progress WHERE id = 1"),
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if indexed.as_deref() != Some(token.as_str()) {
+        conn.execute_batch(&format!(
+            "INSERT INTO {index}.mention_fts (mention_fts) VALUES ('delete-all');
+             INSERT INTO {index}.mention_fts (mention_fts, rank) VALUES ('automerge', 8);
+             DELETE FROM {index}.fts_progress;"
+        ))?;
+        conn.execute(
+            &format!("INSERT INTO {index}.fts_progress (id, upto, cache) VALUES (1, 0, ?1)"),
+            [token],
+        )?;
+    }
+    Ok(())
+}
+
+/// The highest mention id in the index.
+fn upto(conn: &Connection, names: Names) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT upto FROM {}.fts_progress WHERE id = 1",
+            names.index
+        ))?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The newest cached mention's id.
+fn newest(conn: &Connection, names: Names) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT coalesce(max(id), 0) FROM {}.mentions",
+            names.cache
+        ))?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Indexes up to `limit` mentions the index does not hold yet, oldest first, in the caller's
+/// write transaction on the index. Returns how many.
+fn batch(tx: &Connection, names: Names, limit: i64) -> Result<usize> {
+    let Names { index, cache } = names;
+    let from = upto(tx, names)?;
+    let n = tx
+        .prepare_cached(&format!(
+            "INSERT INTO {index}.mention_fts (rowid, text, handle)
+             SELECT m.id, m.text, a.handle FROM {cache}.mentions m
+                 JOIN {cache}.authors a ON a.id = m.author_id
+             WHERE m.id > ?1 ORDER BY m.id LIMIT ?2"
+        ))?
+        .execute(params![from, limit])?;
+    if n > 0 {
+        tx.prepare_cached(&format!(
+            "UPDATE {index}.fts_progress SET upto = (
+                 SELECT max(id) FROM (
+                     SELECT id FROM {cache}.mentions WHERE id > ?1 ORDER BY id LIMIT ?2))
+             WHERE id = 1"
+        ))?
+        .execute(params![from, limit])?;
+    }
+    Ok(n)
+}
+
+/// `path` as an SQLite URI that opens it read-only.
+fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'_' | b'-' | b'~' => {
+                uri.push(char::from(*b));
+            }
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+/// Attaches the index to the store's connection: read-only from `path`, or in memory (and then
+/// prepared, since this connection is its only writer) when the store has no file.
+pub(super) fn attach(conn: &Connection, path: Option<&Path>) -> Result<()> {
+    match path {
+        Some(p) => {
+            conn.execute("ATTACH DATABASE ?1 AS search", [read_only_uri(p)])?;
+        }
+        None => {
+            conn.execute_batch("ATTACH DATABASE ':memory:' AS search")?;
+            prepare(conn, ON_STORE)?;
+        }
+    }
+    Ok(())
+}
+
+/// The connection that writes the index file.
+#[derive(Debug)]
+pub(super) struct Writer {
+    conn: Connection,
+}
+
+impl Writer {
+    /// Opens (or creates, private to the user) the index at `index` for the cache at `cache`,
+    /// and empties it if it was made for another cache.
+    pub(super) fn open(index: &Path, cache: &Path) -> Result<Writer> {
+        let conn = Connection::open(index)?;
+        crate::paths::restrict(index, 0o600);
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute("ATTACH DATABASE ?1 AS cache", [read_only_uri(cache)])?;
+        let mut w = Writer { conn };
+        w.write(|tx| prepare(tx, ON_WRITER))?;
+        Ok(w)
+    }
+
+    fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// How many cached mentions the index does not hold yet.
+    fn behind(&self) -> Result<i64> {
+        Ok(newest(&self.conn, ON_WRITER)? - upto(&self.conn, ON_WRITER)?)
+    }
+
+    /// Indexes batches while at least `at_least` mentions wait (1: everything) and `stop` is
+    /// not set. Returns how many.
+    fn index_while(&mut self, at_least: i64, stop: &AtomicBool) -> Result<usize> {
+        let mut done = 0;
+        while !stop.load(Ordering::Acquire) && self.behind()? >= at_least.max(1) {
+            let n = self.write(|tx| batch(tx, ON_WRITER, FTS_BATCH))?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+/// Who writes the index, and where.
+#[derive(Debug)]
+pub(super) enum Indexer {
+    /// The store's own connection, on the index it attached in memory.
+    Inline,
+    /// A connection of its own, on the caller's thread.
+    Own(Writer),
+    /// A thread of its own (see [`Indexer::off_thread`]).
+    Thread(IndexThread),
+}
+
+impl Indexer {
+    /// After an ingest committed on the store's connection `conn`: indexes a batch once
+    /// [`FTS_BATCH`] mentions wait, or wakes the indexing thread. A failure is logged and left
+    /// for the next [`Indexer::catch_up`] to report: the mentions are stored either way.
+    pub(super) fn committed(&mut self, conn: &mut Connection) {
+        let done = match self {
+            Indexer::Inline => (|| {
+                if newest(conn, ON_STORE)? - upto(conn, ON_STORE)? < FTS_BATCH {
+                    return Ok(0);
+                }
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let n = batch(&tx, ON_STORE, i64::MAX)?;
+                tx.commit()?;
+                Ok(n)
+            })(),
+            Indexer::Own(w) => w.index_while(FTS_BATCH, &AtomicBool::new(false)),
+            Indexer::Thread(t) => {
+                t.wake();
+                Ok(0)
+            }
+        };
+        if let Err(e) = done {
+            tracing::warn!("the full-text index could not take the newest mentions yet: {e}");
+        }
+    }
+
+    /// Brings the index up to date with every cached mention. Returns how many it indexed.
+    pub(super) fn catch_up(&mut self, conn: &mut Connection) -> Result<usize> {
+        match self {
+            Indexer::Inline => {
+                if newest(conn, ON_STORE)? <= upto(conn, ON_STORE)? {
+                    return Ok(0);
+                }
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let n = batch(&tx, ON_STORE, i64::MAX)?;
+                tx.commit()?;
+                Ok(n)
+            }
+            Indexer::Own(w) => w.index_while(1, &AtomicBool::new(false)),
+            Indexer::Thread(t) => t.catch_up(),
+        }
+    }
+
+    /// Moves a writer of its own onto a thread of its own; for the long-lived store thread.
+    /// Stays as it is when the thread cannot start.
+    pub(super) fn off_thread(&mut self) {
+        if let Indexer::Own(_) = self {
+            let Indexer::Own(w) = std::mem::replace(self, Indexer::Inline) else {
+                unreachable!("matched above");
+            };
+            *self = match IndexThread::start(w) {
+                Ok(t) => Indexer::Thread(t),
+                Err(w) => Indexer::Own(*w),
+            };
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Ask {
+    /// Index while a batch's worth waits.
+    Wake,
+    /// Index everything and answer.
+    CatchUp(Sender<Result<usize>>),
+}
+
+/// The indexing thread's handle; the thread stops (after its batch) when this is dropped.
+#[derive(Debug)]
+pub(super) struct IndexThread {
+    asks: Option<Sender<Ask>>,
+    /// Set while a wake is on its way, so that a burst of commits sends one.
+    woken: Arc<AtomicBool>,
+    /// Set when the handle is dropped: the thread stops after the batch it is in (a cache
+    /// indexed from the start takes seconds, which a person quitting should not wait for).
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl IndexThread {
+    fn start(w: Writer) -> std::result::Result<IndexThread, Box<Writer>> {
+        let (asks, rx) = mpsc::channel::<Ask>();
+        let woken = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (theirs, their_stop) = (Arc::clone(&woken), Arc::clone(&stop));
+        // The writer goes to the thread through a channel, so that it comes back when the
+        // thread cannot start.
+        let (give, take) = mpsc::channel::<Writer>();
+        let started = thread::Builder::new()
+            .name("tonedesk-index".into())
+            .spawn(move || {
+                if let Ok(mut w) = take.recv() {
+                    run(&mut w, &rx, &theirs, &their_stop);
+                }
+            });
+        match started {
+            Ok(thread) => {
+                if let Err(mpsc::SendError(back)) = give.send(w) {
+                    return Err(Box::new(back));
+                }
+                Ok(IndexThread {
+                    asks: Some(asks),
+                    woken,
+                    stop,
+                    thread: Some(thread),
+                })
+            }
+            Err(e) => {
+                tracing::warn!("the full-text index stays on the store thread: {e}");
+                Err(Box::new(w))
+            }
+        }
+    }
+
+    fn wake(&self) {
+        if !self.woken.swap(true, Ordering::AcqRel)
+            && let Some(asks) = &self.asks
+        {
+            let _ = asks.send(Ask::Wake);
+        }
+    }
+
+    fn catch_up(&self) -> Result<usize> {
+        let stopped = || StoreError::Corrupt("the full-text index's thread stopped".into());
+        let (answer, answered) = mpsc::channel();
+        self.asks
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(Ask::CatchUp(answer))
+            .map_err(|_| stopped())?;
+        answered.recv().map_err(|_| stopped())?
+    }
+}
+
+impl Drop for IndexThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.asks = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(w: &mut Writer, asks: &Receiver<Ask>, woken: &AtomicBool, stop: &AtomicBool) {
+    for ask in asks {
+        match ask {
+            Ask::Wake => {
+                woken.store(false, Ordering::Release);
+                if let Err(e) = w.index_while(FTS_BATCH, stop) {
+                    tracing::warn!(
+                        "the full-text index could not take the newest mentions yet: {e}"
+                    );
+                }
+            }
+            Ask::CatchUp(answer) => {
+                let _ = answer.send(w.index_while(1, stop));
+            }
+        }
+    }
+}
