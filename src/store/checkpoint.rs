@@ -137,7 +137,7 @@ struct Pass {
 
 /// Copies what the log holds back into the database without blocking a writer.
 fn passive(conn: &Connection) -> rusqlite::Result<Pass> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+    conn.query_row("PRAGMA main.wal_checkpoint(PASSIVE)", [], |r| {
         Ok(Pass {
             busy: r.get::<_, i32>(0)? != 0,
             copied: r.get(2)?,

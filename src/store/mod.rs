@@ -450,7 +450,7 @@ impl Store {
     /// where it must.
     pub fn checkpoint(&mut self) -> Result<()> {
         self.conn
-            .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+            .query_row("PRAGMA main.wal_checkpoint(FULL)", [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -1789,6 +1789,8 @@ mod tests {
         }
         // A search brings the index up to date first (the thread took most of it meanwhile).
         s.index_pending().unwrap();
+        // Checkpoints copy the cache's log only: the index is attached read-only.
+        s.checkpoint().unwrap();
         assert_eq!(searched(&s, "shared"), n);
         assert_eq!(searched(&s, &format!("word{}", n - 1)), 1);
         #[cfg(unix)]
