@@ -179,8 +179,30 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Opens (or creates, private to the user) the index at `index` for the cache at `cache`,
-    /// and empties it if it was made for another cache.
+    /// and empties it if it was made for another cache. An index file that is damaged or not a
+    /// database is removed and made again: everything in it comes from the cache.
     pub(super) fn open(index: &Path, cache: &Path) -> Result<Writer> {
+        match Writer::open_as_is(index, cache) {
+            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+                ) =>
+            {
+                tracing::warn!(
+                    "the full-text index {} is damaged ({e}); building it again from the cache",
+                    index.display()
+                );
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", index.display()));
+                }
+                Writer::open_as_is(index, cache)
+            }
+            other => other,
+        }
+    }
+
+    fn open_as_is(index: &Path, cache: &Path) -> Result<Writer> {
         let conn = Connection::open(index)?;
         crate::paths::restrict(index, 0o600);
         conn.busy_timeout(Duration::from_secs(5))?;

@@ -1814,7 +1814,7 @@ mod tests {
     }
 
     #[test]
-    fn an_index_made_for_another_cache_is_built_again() {
+    fn an_index_made_for_another_cache_deleted_or_damaged_is_built_again() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
         let mut s = Store::open(&a).unwrap();
@@ -1850,6 +1850,19 @@ mod tests {
         let mut t = Store::open(&b).unwrap();
         assert_eq!(t.index_pending().unwrap(), 2);
         assert_eq!(searched(&t, "shared"), 2);
+        drop(t);
+        // So is one that is not a database at all.
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", b_index.display()));
+        }
+        std::fs::write(
+            &b_index,
+            "not a database, but 512 bytes of something else".repeat(11),
+        )
+        .unwrap();
+        let mut t = Store::open(&b).unwrap();
+        assert_eq!(t.index_pending().unwrap(), 2);
+        assert_eq!(searched(&t, "word101"), 1);
     }
 
     #[test]
