@@ -323,9 +323,13 @@ struct Ingest {
     raw_grouped: Vec<f64>,
 }
 
+/// Removes a database and its full-text index file, with their logs.
 fn fresh_db(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    let index = tonedesk::paths::search_index_beside(path);
+    for file in [path, index.as_path()] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
     }
 }
 
