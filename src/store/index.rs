@@ -243,6 +243,18 @@ impl Writer {
     }
 }
 
+/// Indexes everything that waits on the store's own connection (an index in memory), once at
+/// least `at_least` mentions wait. Returns how many.
+fn index_inline(conn: &mut Connection, at_least: i64) -> Result<usize> {
+    if newest(conn, ON_STORE)? - upto(conn, ON_STORE)? < at_least.max(1) {
+        return Ok(0);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = batch(&tx, ON_STORE, i64::MAX)?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// Who writes the index, and where.
 #[derive(Debug)]
 pub(super) enum Indexer {
@@ -260,15 +272,7 @@ impl Indexer {
     /// for the next [`Indexer::catch_up`] to report: the mentions are stored either way.
     pub(super) fn committed(&mut self, conn: &mut Connection) {
         let done = match self {
-            Indexer::Inline => (|| {
-                if newest(conn, ON_STORE)? - upto(conn, ON_STORE)? < FTS_BATCH {
-                    return Ok(0);
-                }
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let n = batch(&tx, ON_STORE, i64::MAX)?;
-                tx.commit()?;
-                Ok(n)
-            })(),
+            Indexer::Inline => index_inline(conn, FTS_BATCH),
             Indexer::Own(w) => w.index_while(FTS_BATCH, &AtomicBool::new(false)),
             Indexer::Thread(t) => {
                 t.wake();
@@ -283,15 +287,7 @@ impl Indexer {
     /// Brings the index up to date with every cached mention. Returns how many it indexed.
     pub(super) fn catch_up(&mut self, conn: &mut Connection) -> Result<usize> {
         match self {
-            Indexer::Inline => {
-                if newest(conn, ON_STORE)? <= upto(conn, ON_STORE)? {
-                    return Ok(0);
-                }
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let n = batch(&tx, ON_STORE, i64::MAX)?;
-                tx.commit()?;
-                Ok(n)
-            }
+            Indexer::Inline => index_inline(conn, 1),
             Indexer::Own(w) => w.index_while(1, &AtomicBool::new(false)),
             Indexer::Thread(t) => t.catch_up(),
         }
