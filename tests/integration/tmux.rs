@@ -290,6 +290,30 @@ fn the_console_follows_a_resize_and_moves_with_keys() {
     assert!(ok(&h, &["doctor"]).contains("a model learned from 1 correction(s)"));
 }
 
+/// `/` searches the cache through the full-text index, which a thread of its own writes into a
+/// file beside the cache: the console's first poll stores the demo's mentions, and the search
+/// finds the two that say "copay" and nothing else; `Esc` gives the whole queue back.
+#[test]
+fn a_search_finds_the_mentions_that_say_its_word() {
+    if !have_tmux() {
+        return;
+    }
+    let (_d, h) = home();
+    let t = Tmux::start(&h, 120, 40);
+    let before = t.wait_for(&["DEMO", "Queue — ", "@finn@social"]);
+    assert!(!before.contains("Queue — 2 "), "{before}");
+    t.keys("/");
+    t.wait_for(&["search: "]);
+    t.keys("copay");
+    t.keys("Enter");
+    let found = t.wait_for(&["· /copay", "Queue — 2 ", "@jenn_b_writes", "@carla-m.bsky"]);
+    assert!(!found.contains("@finn@social"), "{found}");
+    assert!(h.join("tonedesk-search.db").exists());
+    t.keys("Escape");
+    t.wait_for(&["@finn@social"]);
+    t.keys("q");
+}
+
 /// Over SSH the queue starts alone, so a move redraws two rows rather than the pane's text too;
 /// `Enter` opens the selected mention and closes it again. `[ui] detail = "open"` keeps the pane
 /// open over SSH as well.
