@@ -1,5 +1,6 @@
 //! `kill -9` at random moments during 200 sends (issue 6): several `tonedesk reply` processes at
-//! a time answer 200 mentions on a slow Mastodon faked over loopback, and a seeded generator kills
+//! a time answer 200 mentions on a slow Mastodon, or a slow X, faked over loopback, and a seeded
+//! generator kills
 //! some of them at any point (starting, reconciling another's crash, between intent and post,
 //! while the server holds the post before or after creating it). Killed sends are rerun until
 //! every mention is answered or settled. Then: at most one post per mention (exactly one where
@@ -8,8 +9,9 @@
 //!
 //! The server is a small HTTP/1.1 server rather than wiremock: it must take time *before*
 //! creating a post too, and keep going when the client that sent it is gone, as a real server
-//! does. It honours `Idempotency-Key` as Mastodon does (the same key gives back the same status).
-//! `TONEDESK_CRASH_SEED` repeats a run.
+//! does. As Mastodon it honours `Idempotency-Key` (the same key gives back the same status); as X
+//! it has no idempotency, as X has none, so a crashed send is settled only by finding the post
+//! among the account's own (`find_sent`). `TONEDESK_CRASH_SEED` repeats a run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
@@ -40,8 +42,21 @@ const KILL_WITHIN_MS: u64 = 400;
 const HOLD_MS: u64 = 300;
 pub(crate) const TOKEN: &str = "storm-token-7";
 
+/// The API the fake server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    Mastodon,
+    X,
+}
+
 fn mention_status(i: usize) -> String {
     (113_600_000_000_000 + 11 * i as u64).to_string()
+}
+
+/// The X account's own user id, and the id of the X post that is mention `i`.
+const X_ME: &str = "4200000000";
+fn mention_post(i: usize) -> u64 {
+    1_900_000_000_000_000_000 + 11 * i as u64
 }
 
 /// One status the server created.
@@ -55,6 +70,9 @@ pub(crate) struct Post {
 }
 
 pub(crate) struct Server {
+    api: Api,
+    /// The mentions by id, oldest first: Mastodon notifications, or X posts with their author
+    /// (`{"post", "user"}`).
     notes: Vec<(u64, Value)>,
     /// Notifications shown (the oldest first).
     pub(crate) visible: usize,
@@ -83,6 +101,12 @@ fn own_status(p: &Post) -> Value {
     s
 }
 
+/// One of the X account's own posts, as `GET /2/users/{id}/tweets` lists it.
+fn own_post(p: &Post) -> Value {
+    json!({"id": p.id, "text": p.text, "author_id": X_ME, "created_at": p.at,
+           "referenced_posts": [{"type": "replied_to", "id": p.parent}]})
+}
+
 fn http(code: u16, body: &str) -> Vec<u8> {
     let reason = if code == 200 { "OK" } else { "Not Found" };
     format!(
@@ -95,6 +119,80 @@ fn http(code: u16, body: &str) -> Vec<u8> {
 
 impl Server {
     fn get(&mut self, target: &str) -> Vec<u8> {
+        match self.api {
+            Api::Mastodon => self.get_mastodon(target),
+            Api::X => self.get_x(target),
+        }
+    }
+
+    /// X: who am I, the mentions (newest first, after `since_id`, paged by an offset as the
+    /// token) and the account's own posts.
+    fn get_x(&mut self, target: &str) -> Vec<u8> {
+        let url = reqwest::Url::parse(&format!("http://server{target}")).expect("a target");
+        let num = |k: &str| {
+            url.query_pairs()
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        let limit = num("max_results").unwrap_or(10) as usize;
+        let since = num("since_id").unwrap_or(0);
+        let offset = num("pagination_token").unwrap_or(0) as usize;
+        // One page of `items` (newest first) from the offset, with X's `meta`.
+        let page = |items: Vec<(u64, Value)>| -> (Vec<Value>, Value) {
+            let end = items.len().min(offset + limit);
+            let chosen: Vec<(u64, Value)> = items.get(offset..end).unwrap_or_default().to_vec();
+            let mut meta = json!({"result_count": chosen.len()});
+            if let (Some(first), Some(last)) = (chosen.first(), chosen.last()) {
+                meta["newest_id"] = first.0.to_string().into();
+                meta["oldest_id"] = last.0.to_string().into();
+            }
+            if end < items.len() {
+                meta["next_token"] = end.to_string().into();
+            }
+            (chosen.into_iter().map(|(_, v)| v).collect(), meta)
+        };
+        let path = url.path().to_owned();
+        if path == "/2/users/me" {
+            return http(
+                200,
+                &json!({"data": {"id": X_ME, "name": "Acme Care", "username": "acmecare"}})
+                    .to_string(),
+            );
+        }
+        if path == format!("/2/users/{X_ME}/mentions") {
+            let shown: Vec<(u64, Value)> = self.notes[..self.visible]
+                .iter()
+                .rev()
+                .filter(|(id, _)| *id > since)
+                .cloned()
+                .collect();
+            if self.reveal_all {
+                self.visible = self.notes.len();
+            }
+            let (items, meta) = page(shown);
+            let posts: Vec<&Value> = items.iter().map(|n| &n["post"]).collect();
+            let users: Vec<&Value> = items.iter().map(|n| &n["user"]).collect();
+            return http(
+                200,
+                &json!({"data": posts, "includes": {"users": users}, "meta": meta}).to_string(),
+            );
+        }
+        if path == format!("/2/users/{X_ME}/tweets") {
+            let own: Vec<(u64, Value)> = self
+                .posts
+                .iter()
+                .rev()
+                .filter_map(|p| Some((p.id.parse::<u64>().ok()?, own_post(p))))
+                .filter(|(id, _)| *id > since)
+                .collect();
+            let (data, meta) = page(own);
+            return http(200, &json!({"data": data, "meta": meta}).to_string());
+        }
+        self.problems.push(format!("unexpected GET {path}"));
+        http(404, "{\"title\":\"Not Found Error\"}")
+    }
+
+    fn get_mastodon(&mut self, target: &str) -> Vec<u8> {
         let url = reqwest::Url::parse(&format!("http://server{target}")).expect("a target");
         let num = |k: &str| {
             url.query_pairs()
@@ -146,19 +244,29 @@ impl Server {
         }
     }
 
-    /// Creates the status (or finds the one its key already made).
+    /// Creates the status or post (or, on Mastodon, finds the one its key already made).
     fn post(&mut self, key: Option<String>, body: &Value) -> Post {
         if let Some(same) = self.posts.iter().find(|p| key.is_some() && p.key == key) {
             return same.clone();
         }
+        let n = self.posts.len() as u64 + 1;
+        let (id, parent, text) = match self.api {
+            Api::Mastodon => (
+                114_000_000_000_000 + n,
+                &body["in_reply_to_id"],
+                &body["status"],
+            ),
+            Api::X => (
+                1_950_000_000_000_000_000 + n,
+                &body["reply"]["in_reply_to_tweet_id"],
+                &body["text"],
+            ),
+        };
         let p = Post {
             key,
-            id: (114_000_000_000_000 + self.posts.len() as u64 + 1).to_string(),
-            parent: body["in_reply_to_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            text: body["status"].as_str().unwrap_or_default().to_owned(),
+            id: id.to_string(),
+            parent: parent.as_str().unwrap_or_default().to_owned(),
+            text: text.as_str().unwrap_or_default().to_owned(),
             at: OffsetDateTime::now_utc().format(&Rfc3339).expect("now"),
         };
         self.posts.push(p.clone());
@@ -199,7 +307,12 @@ async fn handle(mut sock: TcpStream, state: Arc<Mutex<Server>>) {
         let _ = sock.write_all(&http(404, "{\"error\":\"no token\"}")).await;
         return;
     }
-    let answer = if original.starts_with("POST /api/v1/statuses") {
+    let api = state.lock().expect("state").api;
+    let posting = match api {
+        Api::Mastodon => original.starts_with("POST /api/v1/statuses"),
+        Api::X => original.starts_with("POST /2/tweets"),
+    };
+    let answer = if posting {
         // The idempotency key as sent (header names are case-insensitive, values are not).
         let key = original.lines().find_map(|l| {
             let (name, value) = l.split_once(':')?;
@@ -216,7 +329,13 @@ async fn handle(mut sock: TcpStream, state: Arc<Mutex<Server>>) {
         tokio::time::sleep(Duration::from_millis(before)).await;
         let made = state.lock().expect("state").post(key, &body);
         tokio::time::sleep(Duration::from_millis(after)).await;
-        http(200, &own_status(&made).to_string())
+        match api {
+            Api::Mastodon => http(200, &own_status(&made).to_string()),
+            Api::X => http(
+                200,
+                &json!({"data": {"id": made.id, "text": made.text}}).to_string(),
+            ),
+        }
     } else if original.starts_with("GET ") {
         state.lock().expect("state").get(&target)
     } else {
@@ -233,33 +352,62 @@ pub(crate) async fn start(
     visible: usize,
     reveal_all: bool,
 ) -> (String, Arc<Mutex<Server>>) {
+    start_on(Api::Mastodon, seed, visible, reveal_all).await
+}
+
+/// The same as [`start`], speaking `api`.
+pub(crate) async fn start_on(
+    api: Api,
+    seed: u64,
+    visible: usize,
+    reveal_all: bool,
+) -> (String, Arc<Mutex<Server>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let now = OffsetDateTime::now_utc() - time::Duration::minutes(30);
-    let notes = (0..MENTIONS)
-        .map(|i| {
-            let who = account(
-                &(7000 + i).to_string(),
-                &format!("patient{i}@clinic.example"),
-                &format!("Sam{i} Doe"),
-            );
-            let mut s = status(
-                &mention_status(i),
-                who.clone(),
-                "<p>@acmecare the copay card was rejected again &amp; nobody calls back</p>",
-                None,
-            );
-            let at = (now + time::Duration::seconds(i as i64))
-                .format(&Rfc3339)
-                .expect("time");
-            s["created_at"] = at.clone().into();
-            let id = 120_000_000_000 + 3 * i as u64;
-            let note = json!({"id": id.to_string(), "type": "mention", "created_at": at,
+    let x_note = |i: usize| {
+        let at = (now + time::Duration::seconds(i as i64))
+            .format(&Rfc3339)
+            .expect("time");
+        let id = mention_post(i);
+        let author = (7000 + i).to_string();
+        let post = json!({"id": id.to_string(), "author_id": author, "created_at": at,
+                          "text": "@acmecare the copay card was rejected again & nobody calls back",
+                          "conversation_id": id.to_string(),
+                          "edit_history_post_ids": [id.to_string()]});
+        let user = json!({"id": author, "username": format!("patient{i}"),
+                          "name": format!("Sam{i} Doe"), "description": ""});
+        (id, json!({"post": post, "user": user}))
+    };
+    let mastodon_note = |i: usize| {
+        let who = account(
+            &(7000 + i).to_string(),
+            &format!("patient{i}@clinic.example"),
+            &format!("Sam{i} Doe"),
+        );
+        let mut s = status(
+            &mention_status(i),
+            who.clone(),
+            "<p>@acmecare the copay card was rejected again &amp; nobody calls back</p>",
+            None,
+        );
+        let at = (now + time::Duration::seconds(i as i64))
+            .format(&Rfc3339)
+            .expect("time");
+        s["created_at"] = at.clone().into();
+        let id = 120_000_000_000 + 3 * i as u64;
+        let note = json!({"id": id.to_string(), "type": "mention", "created_at": at,
                               "account": who, "status": s});
-            (id, note)
+        (id, note)
+    };
+    let notes = (0..MENTIONS)
+        .map(|i| match api {
+            Api::Mastodon => mastodon_note(i),
+            Api::X => x_note(i),
         })
         .collect();
     let state = Arc::new(Mutex::new(Server {
+        api,
         notes,
         visible,
         reveal_all,
@@ -277,14 +425,23 @@ pub(crate) async fn start(
     (base, state)
 }
 
-/// A home whose one account is the fake server's (requests time out after a second).
+/// A home whose one account is the fake Mastodon server's (requests time out after a second).
 pub(crate) fn configure(h: &Path, base: &str) {
+    configure_on(h, Api::Mastodon, base);
+}
+
+/// The same as [`configure`], for a server speaking `api`.
+pub(crate) fn configure_on(h: &Path, api: Api, base: &str) {
+    let platform = match api {
+        Api::Mastodon => "mastodon",
+        Api::X => "x",
+    };
     std::fs::create_dir_all(h).expect("home");
     std::fs::write(
         h.join("config.toml"),
         format!(
             "operator = \"Tess Tester\"\n\n[poll]\nrequest_timeout_secs = 1\n\n[[account]]\n\
-             name = \"care\"\nplatform = \"mastodon\"\nbase_url = \"{base}\"\n\
+             name = \"care\"\nplatform = \"{platform}\"\nbase_url = \"{base}\"\n\
              handle = \"acmecare\"\ntoken_env = \"TONEDESK_TEST_TOKEN\"\n"
         ),
     )
@@ -469,20 +626,39 @@ fn storm(h: &Path, ids: &[i64], seed: u64, deadline: Instant) -> Counts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_storm_of_kill_9_during_200_sends_posts_each_reply_at_most_once() {
+    crash_storm(Api::Mastodon).await;
+}
+
+/// The same on X, which has no idempotency: what a crash left in flight is settled only by
+/// looking for the post among the account's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_storm_on_x_without_idempotency_posts_each_reply_at_most_once() {
+    crash_storm(Api::X).await;
+}
+
+async fn crash_storm(api: Api) {
     let started = Instant::now();
     let seed = std::env::var("TONEDESK_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 | 1);
-    println!("crash storm seed {seed} (TONEDESK_CRASH_SEED={seed} repeats it)");
-    let (base, server) = start(seed, 80, true).await;
+    println!("crash storm on {api:?}, seed {seed} (TONEDESK_CRASH_SEED={seed} repeats it)");
+    let (base, server) = start_on(api, seed, 80, true).await;
     let (_d, h) = home();
-    configure(&h, &base);
+    configure_on(&h, api, &base);
 
     let h2 = h.clone();
     let (ids, counts) = tokio::task::spawn_blocking(move || {
-        let o = td(&h2).args(["poll", "--once"]).output().expect("poll");
-        assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+        // The first page shows 80 mentions, and the rest come once it was read: a Mastodon poll
+        // asks again at once, an X poll (no next page) on its next run.
+        let polls = match api {
+            Api::Mastodon => 1,
+            Api::X => 2,
+        };
+        for _ in 0..polls {
+            let o = td(&h2).args(["poll", "--once"]).output().expect("poll");
+            assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+        }
         let q = crate::queue(&h2);
         let ids: Vec<i64> = q.iter().filter_map(|m| m["id"].as_i64()).collect();
         assert_eq!(ids.len(), MENTIONS, "every mention cached");
@@ -540,7 +716,7 @@ async fn crash_storm_of_kill_9_during_200_sends_posts_each_reply_at_most_once() 
         .filter(|e| e["action"] == "send_result" && e["outcome"] == "failed")
         .count();
     println!(
-        "crash storm: {} replies started, {} killed ({} between intent and result), exits {:?}, \
+        "crash storm on {api:?}: {} replies started, {} killed ({} between intent and result), exits {:?}, \
          {} extra starts to reconcile; {requests} posts asked for, {} made; results: {sent} \
          sent, {failed} failed, {unknown} unknown; {:.1?} (storm {:.1?})",
         counts.started,
@@ -562,12 +738,18 @@ async fn crash_storm_of_kill_9_during_200_sends_posts_each_reply_at_most_once() 
     let twice: Vec<_> = per_parent.values().filter(|v| v.len() > 1).collect();
     assert!(twice.is_empty(), "posted twice: {twice:#?}");
 
-    // Every post has its intent (its attempt is the post's key) and a result naming the post.
+    // Every post has a result naming it, and that attempt its intent; on Mastodon the attempt is
+    // the post's key.
     for p in &posts {
-        let key = p
-            .key
-            .as_deref()
-            .expect("every post carried an Idempotency-Key");
+        let result = log
+            .iter()
+            .find(|e| e["action"] == "send_result" && e["remote_id"] == p.id.as_str())
+            .unwrap_or_else(|| panic!("no result names post {p:?}"));
+        let key = result["attempt"].as_str().expect("the result's attempt");
+        match api {
+            Api::Mastodon => assert_eq!(p.key.as_deref(), Some(key), "post {p:?}"),
+            Api::X => assert_eq!(p.key, None, "X has no idempotency key"),
+        }
         let of_attempt: Vec<&Value> = log.iter().filter(|e| e["attempt"] == key).collect();
         let actions: Vec<&str> = of_attempt
             .iter()
