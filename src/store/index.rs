@@ -12,10 +12,11 @@
 //!   found out and built again from the start.
 //! - The store's own connection attaches the index read-only as `search`: its write
 //!   transactions (`BEGIN IMMEDIATE`) then take no lock on the index.
-//! - The writer's connection is the other way round: the index is its main database and the
-//!   cache is attached read-only as `cache`, so its write transactions lock only the index. It
-//!   indexes in batches of [`FTS_BATCH`]; each batch reads where the last stopped under the
-//!   index's write lock, so two processes on one home never index a mention twice.
+//! - The writer has a connection to the index and a read-only one to the cache. Each batch of
+//!   [`FTS_BATCH`] takes the index's write lock, reads where the last stopped, reads the mentions
+//!   after it from the cache in a statement of its own (a read held on the cache for a whole
+//!   batch would keep the cache's log from starting over), and writes them; so two processes on
+//!   one home never index a mention twice.
 //! - A search first brings the index up to date ([`Indexer::catch_up`]); until then the newest
 //!   mentions are cached but not yet found by a search.
 //! - A store without a file (the tests' in-memory stores) keeps the index in memory, attached
@@ -28,7 +29,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, StoreError};
 
@@ -37,29 +38,10 @@ use super::{Result, StoreError};
 /// rows at a time.
 pub const FTS_BATCH: i64 = 2_000;
 
-/// The schema names a connection knows the index and the cache by.
-#[derive(Debug, Clone, Copy)]
-struct Names {
-    index: &'static str,
-    cache: &'static str,
-}
-
-/// The store's own connection, with the index attached.
-const ON_STORE: Names = Names {
-    index: "search",
-    cache: "main",
-};
-
-/// The writer's connection, with the cache attached.
-const ON_WRITER: Names = Names {
-    index: "main",
-    cache: "cache",
-};
-
-/// Creates the index's tables in `names.index` when missing, and empties the index when it was
-/// made for another cache. Run in a write transaction on the index.
-fn prepare(conn: &Connection, names: Names) -> Result<()> {
-    let Names { index, cache } = names;
+/// Creates the index's tables in schema `index` when missing, and empties the index when it was
+/// made for a cache other than the one whose `search_link` token is `token`. Run in a write
+/// transaction on the index.
+fn prepare(conn: &Connection, index: &str, token: &str) -> Result<()> {
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {index}.fts_progress (
              id    INTEGER PRIMARY KEY CHECK (id = 1),
@@ -70,11 +52,6 @@ fn prepare(conn: &Connection, names: Names) -> Result<()> {
              text, handle, content = '', columnsize = 0, detail = none
          );"
     ))?;
-    let token: String = conn.query_row(
-        &format!("SELECT token FROM {cache}.search_link WHERE id = 1"),
-        [],
-        |r| r.get(0),
-    )?;
     let indexed: Option<String> = conn
         .query_row(
             &format!("SELECT cache FROM {index}.fts_progress WHERE id = 1"),
@@ -82,7 +59,7 @@ fn prepare(conn: &Connection, names: Names) -> Result<()> {
             |r| r.get(0),
         )
         .optional()?;
-    if indexed.as_deref() != Some(token.as_str()) {
+    if indexed.as_deref() != Some(token) {
         conn.execute_batch(&format!(
             "INSERT INTO {index}.mention_fts (mention_fts) VALUES ('delete-all');
              INSERT INTO {index}.mention_fts (mention_fts, rank) VALUES ('automerge', 8);
@@ -96,49 +73,31 @@ fn prepare(conn: &Connection, names: Names) -> Result<()> {
     Ok(())
 }
 
-/// The highest mention id in the index.
-fn upto(conn: &Connection, names: Names) -> Result<i64> {
+/// The token that names the cache (in schema `cache`) to its index.
+fn cache_token(conn: &Connection, cache: &str) -> Result<String> {
+    Ok(conn.query_row(
+        &format!("SELECT token FROM {cache}.search_link WHERE id = 1"),
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// The highest mention id in the index (in schema `index`).
+fn upto(conn: &Connection, index: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT upto FROM {}.fts_progress WHERE id = 1",
-            names.index
+            "SELECT upto FROM {index}.fts_progress WHERE id = 1"
         ))?
         .query_row([], |r| r.get(0))?)
 }
 
-/// The newest cached mention's id.
-fn newest(conn: &Connection, names: Names) -> Result<i64> {
+/// The newest cached mention's id (in schema `cache`).
+fn newest(conn: &Connection, cache: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT coalesce(max(id), 0) FROM {}.mentions",
-            names.cache
+            "SELECT coalesce(max(id), 0) FROM {cache}.mentions"
         ))?
         .query_row([], |r| r.get(0))?)
-}
-
-/// Indexes up to `limit` mentions the index does not hold yet, oldest first, in the caller's
-/// write transaction on the index. Returns how many.
-fn batch(tx: &Connection, names: Names, limit: i64) -> Result<usize> {
-    let Names { index, cache } = names;
-    let from = upto(tx, names)?;
-    let n = tx
-        .prepare_cached(&format!(
-            "INSERT INTO {index}.mention_fts (rowid, text, handle)
-             SELECT m.id, m.text, a.handle FROM {cache}.mentions m
-                 JOIN {cache}.authors a ON a.id = m.author_id
-             WHERE m.id > ?1 ORDER BY m.id LIMIT ?2"
-        ))?
-        .execute(params![from, limit])?;
-    if n > 0 {
-        tx.prepare_cached(&format!(
-            "UPDATE {index}.fts_progress SET upto = (
-                 SELECT max(id) FROM (
-                     SELECT id FROM {cache}.mentions WHERE id > ?1 ORDER BY id LIMIT ?2))
-             WHERE id = 1"
-        ))?
-        .execute(params![from, limit])?;
-    }
-    Ok(n)
 }
 
 /// `path` as an SQLite URI that opens it read-only.
@@ -165,16 +124,20 @@ pub(super) fn attach(conn: &Connection, path: Option<&Path>) -> Result<()> {
         }
         None => {
             conn.execute_batch("ATTACH DATABASE ':memory:' AS search")?;
-            prepare(conn, ON_STORE)?;
+            prepare(conn, "search", &cache_token(conn, "main")?)?;
         }
     }
     Ok(())
 }
 
-/// The connection that writes the index file.
+/// The index's writer: a connection to the index, and one that reads the cache. The cache is
+/// read in a statement of its own before each batch is written, not inside the batch's
+/// transaction: a read transaction held on the cache for a whole batch would keep its log from
+/// starting over (see [`super::checkpoint`]), and a long backfill's log would grow.
 #[derive(Debug)]
 pub(super) struct Writer {
-    conn: Connection,
+    index: Connection,
+    cache: Connection,
 }
 
 impl Writer {
@@ -203,29 +166,62 @@ impl Writer {
     }
 
     fn open_as_is(index: &Path, cache: &Path) -> Result<Writer> {
-        let conn = Connection::open(index)?;
+        let cache = Connection::open_with_flags(
+            cache,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        cache.busy_timeout(Duration::from_secs(5))?;
+        let index_conn = Connection::open(index)?;
         crate::paths::restrict(index, 0o600);
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute("ATTACH DATABASE ?1 AS cache", [read_only_uri(cache)])?;
-        let mut w = Writer { conn };
-        w.write(|tx| prepare(tx, ON_WRITER))?;
+        index_conn.busy_timeout(Duration::from_secs(5))?;
+        index_conn.pragma_update(None, "journal_mode", "WAL")?;
+        index_conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let token = cache_token(&cache, "main")?;
+        let mut w = Writer {
+            index: index_conn,
+            cache,
+        };
+        let tx = w
+            .index
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        prepare(&tx, "main", &token)?;
+        tx.commit()?;
         Ok(w)
     }
 
-    fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+    /// Indexes up to [`FTS_BATCH`] mentions the index does not hold yet, oldest first, in one
+    /// write transaction on the index (which makes two writers take turns). Returns how many.
+    fn batch(&mut self) -> Result<usize> {
+        let Writer { index, cache } = self;
+        let tx = index.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let from = upto(&tx, "main")?;
+        let rows: Vec<(i64, String, String)> = cache
+            .prepare_cached(
+                "SELECT m.id, m.text, a.handle FROM mentions m JOIN authors a ON a.id = m.author_id
+                 WHERE m.id > ?1 ORDER BY m.id LIMIT ?2",
+            )?
+            .query_map(params![from, FTS_BATCH], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if let Some(&(last, _, _)) = rows.last() {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO mention_fts (rowid, text, handle) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, text, handle) in &rows {
+                add.execute(params![id, text, handle])?;
+            }
+            drop(add);
+            tx.prepare_cached("UPDATE fts_progress SET upto = ?1 WHERE id = 1")?
+                .execute([last])?;
+        }
         tx.commit()?;
-        Ok(out)
+        Ok(rows.len())
     }
 
     /// How many cached mentions the index does not hold yet.
     fn behind(&self) -> Result<i64> {
-        Ok(newest(&self.conn, ON_WRITER)? - upto(&self.conn, ON_WRITER)?)
+        Ok(newest(&self.cache, "main")? - upto(&self.index, "main")?)
     }
 
     /// Indexes batches while at least `at_least` mentions wait (1: everything) and `stop` is
@@ -233,7 +229,7 @@ impl Writer {
     fn index_while(&mut self, at_least: i64, stop: &AtomicBool) -> Result<usize> {
         let mut done = 0;
         while !stop.load(Ordering::Acquire) && self.behind()? >= at_least.max(1) {
-            let n = self.write(|tx| batch(tx, ON_WRITER, FTS_BATCH))?;
+            let n = self.batch()?;
             if n == 0 {
                 break;
             }
@@ -246,11 +242,24 @@ impl Writer {
 /// Indexes everything that waits on the store's own connection (an index in memory), once at
 /// least `at_least` mentions wait. Returns how many.
 fn index_inline(conn: &mut Connection, at_least: i64) -> Result<usize> {
-    if newest(conn, ON_STORE)? - upto(conn, ON_STORE)? < at_least.max(1) {
+    let from = upto(conn, "search")?;
+    if newest(conn, "main")? - from < at_least.max(1) {
         return Ok(0);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n = batch(&tx, ON_STORE, i64::MAX)?;
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO search.mention_fts (rowid, text, handle)
+             SELECT m.id, m.text, a.handle FROM main.mentions m
+                 JOIN main.authors a ON a.id = m.author_id
+             WHERE m.id > ?1 ORDER BY m.id",
+        )?
+        .execute([from])?;
+    tx.prepare_cached(
+        "UPDATE search.fts_progress SET upto = (SELECT coalesce(max(id), 0) FROM main.mentions)
+         WHERE id = 1",
+    )?
+    .execute([])?;
     tx.commit()?;
     Ok(n)
 }
@@ -260,8 +269,8 @@ fn index_inline(conn: &mut Connection, at_least: i64) -> Result<usize> {
 pub(super) enum Indexer {
     /// The store's own connection, on the index it attached in memory.
     Inline,
-    /// A connection of its own, on the caller's thread.
-    Own(Writer),
+    /// Connections of its own, on the caller's thread.
+    Own(Box<Writer>),
     /// A thread of its own (see [`Indexer::off_thread`]).
     Thread(IndexThread),
 }
@@ -302,7 +311,7 @@ impl Indexer {
             };
             *self = match IndexThread::start(w) {
                 Ok(t) => Indexer::Thread(t),
-                Err(w) => Indexer::Own(*w),
+                Err(w) => Indexer::Own(w),
             };
         }
     }
@@ -329,14 +338,14 @@ pub(super) struct IndexThread {
 }
 
 impl IndexThread {
-    fn start(w: Writer) -> std::result::Result<IndexThread, Box<Writer>> {
+    fn start(w: Box<Writer>) -> std::result::Result<IndexThread, Box<Writer>> {
         let (asks, rx) = mpsc::channel::<Ask>();
         let woken = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (theirs, their_stop) = (Arc::clone(&woken), Arc::clone(&stop));
         // The writer goes to the thread through a channel, so that it comes back when the
         // thread cannot start.
-        let (give, take) = mpsc::channel::<Writer>();
+        let (give, take) = mpsc::channel::<Box<Writer>>();
         let started = thread::Builder::new()
             .name("tonedesk-index".into())
             .spawn(move || {
@@ -347,7 +356,7 @@ impl IndexThread {
         match started {
             Ok(thread) => {
                 if let Err(mpsc::SendError(back)) = give.send(w) {
-                    return Err(Box::new(back));
+                    return Err(back);
                 }
                 Ok(IndexThread {
                     asks: Some(asks),
@@ -358,7 +367,7 @@ impl IndexThread {
             }
             Err(e) => {
                 tracing::warn!("the full-text index stays on the store thread: {e}");
-                Err(Box::new(w))
+                Err(w)
             }
         }
     }

@@ -413,7 +413,7 @@ impl Store {
             Some((cache, path)) => {
                 let writer = index::Writer::open(path, cache)?;
                 index::attach(&conn, Some(path))?;
-                index::Indexer::Own(writer)
+                index::Indexer::Own(Box::new(writer))
             }
             None => {
                 index::attach(&conn, None)?;
