@@ -1002,18 +1002,16 @@ fn begin_send_under_a_free_key(
     mut intent: AuditRecord,
     now: OffsetDateTime,
 ) -> Result<(i64, AuditEntry, String), StoreError> {
-    let mut taken = None;
-    for next in 0..KEY_TRIES {
+    let mut next = 0;
+    loop {
         let key = tid(first + (next << 10));
         outbox.idem_key.clone_from(&key);
         intent.attempt = Some(key.clone());
         match s.begin_send(&outbox, intent.clone(), now) {
-            Ok((id, entry)) => return Ok((id, entry, key)),
-            Err(e @ StoreError::KeyTaken(_)) => taken = Some(e),
-            Err(e) => return Err(e),
+            Err(StoreError::KeyTaken(_)) if next + 1 < KEY_TRIES => next += 1,
+            done => return done.map(|(id, entry)| (id, entry, key)),
         }
     }
-    Err(taken.unwrap_or_else(|| StoreError::KeyTaken(tid(first))))
 }
 
 /// A key that is unique per send attempt and stable across retries of the same attempt, in the

@@ -130,6 +130,20 @@ pub(super) fn attach(conn: &Connection, path: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// Opens the index file for writing (private to the user), made ready for the cache named by
+/// `token` (see [`prepare`]).
+fn open_index(path: &Path, token: &str) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    crate::paths::restrict(path, 0o600);
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    prepare(&tx, "main", token)?;
+    tx.commit()?;
+    Ok(conn)
+}
+
 /// The index's writer: a connection to the index, and one that reads the cache. The cache is
 /// read in a statement of its own before each batch is written, not inside the batch's
 /// transaction: a read transaction held on the cache for a whole batch would keep its log from
@@ -145,7 +159,13 @@ impl Writer {
     /// and empties it if it was made for another cache. An index file that is damaged or not a
     /// database is removed and made again: everything in it comes from the cache.
     pub(super) fn open(index: &Path, cache: &Path) -> Result<Writer> {
-        match Writer::open_as_is(index, cache) {
+        let cache = Connection::open_with_flags(
+            cache,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        cache.busy_timeout(Duration::from_secs(5))?;
+        let token = cache_token(&cache, "main")?;
+        let index = match open_index(index, &token) {
             Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
                 if matches!(
                     e.code,
@@ -159,34 +179,11 @@ impl Writer {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", index.display()));
                 }
-                Writer::open_as_is(index, cache)
+                open_index(index, &token)?
             }
-            other => other,
-        }
-    }
-
-    fn open_as_is(index: &Path, cache: &Path) -> Result<Writer> {
-        let cache = Connection::open_with_flags(
-            cache,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        cache.busy_timeout(Duration::from_secs(5))?;
-        let index_conn = Connection::open(index)?;
-        crate::paths::restrict(index, 0o600);
-        index_conn.busy_timeout(Duration::from_secs(5))?;
-        index_conn.pragma_update(None, "journal_mode", "WAL")?;
-        index_conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let token = cache_token(&cache, "main")?;
-        let mut w = Writer {
-            index: index_conn,
-            cache,
+            other => other?,
         };
-        let tx = w
-            .index
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        prepare(&tx, "main", &token)?;
-        tx.commit()?;
-        Ok(w)
+        Ok(Writer { index, cache })
     }
 
     /// Indexes up to [`FTS_BATCH`] mentions the index does not hold yet, oldest first, in one

@@ -117,6 +117,13 @@ fn http(code: u16, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The query parameter `name` of `url` as a number.
+fn query_number(url: &reqwest::Url, name: &str) -> Option<u64> {
+    url.query_pairs()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
 impl Server {
     fn get(&mut self, target: &str) -> Vec<u8> {
         match self.api {
@@ -129,11 +136,7 @@ impl Server {
     /// token) and the account's own posts.
     fn get_x(&mut self, target: &str) -> Vec<u8> {
         let url = reqwest::Url::parse(&format!("http://server{target}")).expect("a target");
-        let num = |k: &str| {
-            url.query_pairs()
-                .find(|(n, _)| n == k)
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        };
+        let num = |k: &str| query_number(&url, k);
         let limit = num("max_results").unwrap_or(10) as usize;
         let since = num("since_id").unwrap_or(0);
         let offset = num("pagination_token").unwrap_or(0) as usize;
@@ -194,11 +197,7 @@ impl Server {
 
     fn get_mastodon(&mut self, target: &str) -> Vec<u8> {
         let url = reqwest::Url::parse(&format!("http://server{target}")).expect("a target");
-        let num = |k: &str| {
-            url.query_pairs()
-                .find(|(n, _)| n == k)
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        };
+        let num = |k: &str| query_number(&url, k);
         let limit = num("limit").unwrap_or(40) as usize;
         match url.path() {
             "/api/v1/notifications" => {
