@@ -138,9 +138,20 @@ fn open_index(path: &Path, token: &str) -> Result<Connection> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    prepare(&tx, "main", token)?;
-    tx.commit()?;
+    // Most starts find the index made for this cache: a read tells, with no write lock taken
+    // (which would wait for another process's batch). A read that fails (a new or damaged file)
+    // leaves it to `prepare`, which reports what is wrong.
+    let made_for: Option<String> = conn
+        .query_row("SELECT cache FROM fts_progress WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap_or(None);
+    if made_for.as_deref() != Some(token) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        prepare(&tx, "main", token)?;
+        tx.commit()?;
+    }
     Ok(conn)
 }
 

@@ -342,8 +342,9 @@ pub struct PollRecord {
 
 pub struct Store {
     conn: Connection,
-    /// Commits through this connection (with SQLite's `data_version`, which counts other
-    /// connections' commits, it tells whether anything changed since a count).
+    /// Commits through this connection, and catch-ups of the full-text index that indexed
+    /// something (with SQLite's `data_version`, which counts other connections' commits, it
+    /// tells whether anything a count reads changed since it was taken).
     writes: u64,
     /// The last filtered or searched count: (query, writes, data_version, count).
     counted: std::cell::RefCell<Option<(QueueQuery, u64, i64, usize)>>,
