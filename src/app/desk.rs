@@ -442,10 +442,10 @@ impl Desk {
             let stored = self.store_group(group, &report).await;
             count_stored(stored, &mut report, None);
         }
-        // Once the stream is caught up, its last mentions go into the full-text index (ingest
-        // indexes in batches). A round that stops with pages still to come (a backfill) leaves
-        // them to the batches of the rounds that follow, which run beside the poller's tagging;
-        // a search indexes whatever waits first.
+        // Once the stream is caught up, its last mentions go into the full-text index (the
+        // index's own thread takes them in batches as ingest commits, and this waits for the
+        // rest). A round that stops with pages still to come (a backfill) leaves them to the
+        // batches that follow; a search indexes whatever waits first.
         if caught_up
             && stored_ok
             && let Err(e) = self.store.call(|st| st.index_pending()).await
