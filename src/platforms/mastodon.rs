@@ -1035,11 +1035,40 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 struct Tag {
-    /// Lowercase ASCII name; empty for comments and declarations.
-    name: String,
+    /// Lowercase ASCII name; empty for comments, declarations and names longer than any tag
+    /// that changes the text (those are dropped like any other).
+    name: TagName,
     closing: bool,
     /// Bytes consumed, including any content skipped with it (scripts).
     len: usize,
+}
+
+/// A tag's name, lowercased in place: a tag is read for each `<` of every post, so its name is
+/// not worth an allocation.
+#[derive(Clone, Copy, Default)]
+struct TagName {
+    bytes: [u8; TagName::MAX],
+    len: u8,
+}
+
+impl TagName {
+    /// The longest name `apply_tag` knows ("blockquote").
+    const MAX: usize = 10;
+
+    fn new(name: &[u8]) -> Self {
+        let mut this = Self::default();
+        if name.len() <= Self::MAX {
+            this.bytes[..name.len()].copy_from_slice(name);
+            this.bytes[..name.len()].make_ascii_lowercase();
+            this.len = name.len() as u8;
+        }
+        this
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII letters, digits and '-' are ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
 }
 
 /// Reads the tag at the start of `s` (which starts with `<`), or `None` when it is not a tag.
@@ -1047,7 +1076,7 @@ fn read_tag(s: &str) -> Option<Tag> {
     let b = s.as_bytes();
     let skip = |len| {
         Some(Tag {
-            name: String::new(),
+            name: TagName::default(),
             closing: false,
             len,
         })
@@ -1070,12 +1099,12 @@ fn read_tag(s: &str) -> Option<Tag> {
     while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-') {
         j += 1;
     }
-    let name = s[start..j].to_ascii_lowercase();
+    let name = TagName::new(&b[start..j]);
     let end = tag_end(b, j)?;
     let mut len = end + 1;
     let self_closing = end > 0 && b[end - 1] == b'/';
     if !closing && !self_closing && matches!(name.as_str(), "script" | "style") {
-        let close = format!("</{name}");
+        let close = format!("</{}", name.as_str());
         len = find_ascii_ci(&b[len..], close.as_bytes())
             .and_then(|p| {
                 let from = len + p + close.len();
@@ -1087,27 +1116,32 @@ fn read_tag(s: &str) -> Option<Tag> {
 }
 
 /// The index of the `>` that ends a tag whose name ends at `from`, honouring quoted attribute
-/// values; `None` when the tag never ends.
+/// values (a quote right after `=`); `None` when the tag never ends.
 fn tag_end(b: &[u8], from: usize) -> Option<usize> {
-    let mut quote: Option<u8> = None;
-    let mut last = 0u8;
-    for (k, &c) in b.iter().enumerate().skip(from) {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if (c == b'"' || c == b'\'') && last == b'=' => quote = Some(c),
-            None if c == b'>' => return Some(k),
-            None => {}
+    let mut k = from;
+    loop {
+        // Attributes are skipped a run at a time: only `>` and quotes matter.
+        k += b[k..]
+            .iter()
+            .position(|&c| matches!(c, b'>' | b'"' | b'\''))?;
+        let c = b[k];
+        if c == b'>' {
+            return Some(k);
         }
-        if quote.is_none() && !c.is_ascii_whitespace() {
-            last = c;
+        let after_equals = b[from..k]
+            .iter()
+            .rev()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b'=');
+        if after_equals {
+            match b[k + 1..].iter().position(|&q| q == c) {
+                Some(p) => k += 1 + p,
+                // An unclosed quote: fall back to the first `>` at all.
+                None => return b[from..].iter().position(|&c| c == b'>').map(|p| p + from),
+            }
         }
+        k += 1;
     }
-    // An unclosed quote: fall back to the first `>` at all.
-    b.iter()
-        .skip(from)
-        .position(|&c| c == b'>')
-        .map(|p| p + from)
 }
 
 fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1379,6 +1413,12 @@ mod tests {
         );
         assert_eq!(html_to_text("<pre>x  y\nz</pre>"), "x  y\nz");
         assert_eq!(html_to_text(""), "");
+        // Names in any case, up to the longest the text cares about; longer ones are dropped.
+        assert_eq!(
+            html_to_text("a<BlockQuote class='q'>b</BLOCKQUOTE>c<figcaption-x>d"),
+            "a\n\nb\n\ncd"
+        );
+        assert_eq!(html_to_text("a <x alt = 'p>q' b=\"r'>s\">t"), "a t");
     }
 
     #[test]
