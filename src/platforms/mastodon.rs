@@ -984,12 +984,7 @@ pub fn html_to_text(html: &str) -> String {
     let mut i = 0;
     let bytes = html.as_bytes();
     while i < html.len() {
-        // A run of plain text is copied at once: the bytes that need a look are ASCII, so the
-        // run ends on a character boundary.
-        let run = bytes[i..]
-            .iter()
-            .position(|&b| matches!(b, b'<' | b'&' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
-            .unwrap_or(html.len() - i);
+        let run = plain_run(&bytes[i..]);
         if run > 0 {
             out.push_str(&html[i..i + run]);
             i += run;
@@ -1034,6 +1029,23 @@ pub fn html_to_text(html: &str) -> String {
     out.trim_matches(|c| c == ' ' || c == '\n').to_owned()
 }
 
+/// The length of the run of plain text at the start of `b`, copied as it is: it ends before a
+/// tag, an entity or white space, except that one space between words stays in the run (white
+/// space collapses to that very space). The bytes that end it are ASCII, so it ends on a
+/// character boundary.
+fn plain_run(b: &[u8]) -> usize {
+    let mut end = 0;
+    while let Some(&c) = b.get(end) {
+        match c {
+            b' ' if end > 0 && b[end - 1] != b' ' => {}
+            b'<' | b'&' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => break,
+            _ => {}
+        }
+        end += 1;
+    }
+    end
+}
+
 struct Tag {
     /// Lowercase ASCII name; empty for comments, declarations and names longer than any tag
     /// that changes the text (those are dropped like any other).
@@ -1065,9 +1077,8 @@ impl TagName {
         this
     }
 
-    fn as_str(&self) -> &str {
-        // Only ASCII letters, digits and '-' are ever stored.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -1103,9 +1114,9 @@ fn read_tag(s: &str) -> Option<Tag> {
     let end = tag_end(b, j)?;
     let mut len = end + 1;
     let self_closing = end > 0 && b[end - 1] == b'/';
-    if !closing && !self_closing && matches!(name.as_str(), "script" | "style") {
-        let close = format!("</{}", name.as_str());
-        len = find_ascii_ci(&b[len..], close.as_bytes())
+    if !closing && !self_closing && matches!(name.as_bytes(), b"script" | b"style") {
+        let close = [b"</", name.as_bytes()].concat();
+        len = find_ascii_ci(&b[len..], &close)
             .and_then(|p| {
                 let from = len + p + close.len();
                 s[from..].find('>').map(|q| from + q + 1)
@@ -1119,11 +1130,12 @@ fn read_tag(s: &str) -> Option<Tag> {
 /// values (a quote right after `=`); `None` when the tag never ends.
 fn tag_end(b: &[u8], from: usize) -> Option<usize> {
     let mut k = from;
-    loop {
-        // Attributes are skipped a run at a time: only `>` and quotes matter.
-        k += b[k..]
-            .iter()
-            .position(|&c| matches!(c, b'>' | b'"' | b'\''))?;
+    // Attributes are skipped a run at a time: only `>` and quotes matter.
+    while let Some(p) = b[k..]
+        .iter()
+        .position(|&c| matches!(c, b'>' | b'"' | b'\''))
+    {
+        k += p;
         let c = b[k];
         if c == b'>' {
             return Some(k);
@@ -1136,12 +1148,13 @@ fn tag_end(b: &[u8], from: usize) -> Option<usize> {
         if after_equals {
             match b[k + 1..].iter().position(|&q| q == c) {
                 Some(p) => k += 1 + p,
-                // An unclosed quote: fall back to the first `>` at all.
-                None => return b[from..].iter().position(|&c| c == b'>').map(|p| p + from),
+                None => break,
             }
         }
         k += 1;
     }
+    // An unclosed quote, or a `>` only inside quotes: fall back to the first `>` at all.
+    b[from..].iter().position(|&c| c == b'>').map(|p| p + from)
 }
 
 fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1153,12 +1166,12 @@ fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn apply_tag(tag: &Tag, out: &mut String, pre: &mut u32) {
-    match tag.name.as_str() {
-        "br" => {
+    match tag.name.as_bytes() {
+        b"br" => {
             trim_spaces(out);
             out.push('\n');
         }
-        "pre" => {
+        b"pre" => {
             block_break(out, 2);
             *pre = if tag.closing {
                 pre.saturating_sub(1)
@@ -1166,11 +1179,12 @@ fn apply_tag(tag: &Tag, out: &mut String, pre: &mut u32) {
                 pre.saturating_add(1)
             };
         }
-        "p" | "div" | "blockquote" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
-        | "table" | "section" | "article" | "header" | "footer" | "hr" | "figure" => {
+        b"p" | b"div" | b"blockquote" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"ul"
+        | b"ol" | b"table" | b"section" | b"article" | b"header" | b"footer" | b"hr"
+        | b"figure" => {
             block_break(out, 2);
         }
-        "li" | "tr" | "dt" | "dd" if !tag.closing => block_break(out, 1),
+        b"li" | b"tr" | b"dt" | b"dd" if !tag.closing => block_break(out, 1),
         _ => {}
     }
 }
