@@ -16,7 +16,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, params};
 use rustc_hash::FxHashMap;
 
 use super::Result;
@@ -125,6 +125,7 @@ pub(super) type Batch<'a> = FxHashMap<(Platform, &'a str), (i64, &'a str, &'a st
 pub(super) struct Resolver<'k, 'a, 'tx> {
     known: &'k KnownAuthors,
     batch: Batch<'a>,
+    tx: &'tx Connection,
     find: CachedStatement<'tx>,
     add: CachedStatement<'tx>,
     change: CachedStatement<'tx>,
@@ -135,12 +136,13 @@ impl<'k, 'a, 'tx> Resolver<'k, 'a, 'tx> {
         Ok(Resolver {
             known,
             batch: Batch::default(),
+            tx,
             find: tx.prepare_cached(
                 "SELECT id, display_name, bio FROM authors WHERE platform = ?1 AND handle = ?2",
             )?,
             add: tx.prepare_cached(
                 "INSERT INTO authors (platform, handle, display_name, bio) VALUES (?1, ?2, ?3, ?4)
-                 RETURNING id",
+                 ON CONFLICT (platform, handle) DO NOTHING",
             )?,
             change: tx
                 .prepare_cached("UPDATE authors SET display_name = ?2, bio = ?3 WHERE id = ?1")?,
@@ -163,27 +165,26 @@ impl<'k, 'a, 'tx> Resolver<'k, 'a, 'tx> {
                 self.change.execute(params![s.id, name, bio])?;
                 s.id
             }
-            None => {
-                let stored: Option<(i64, String, String)> = self
-                    .find
-                    .query_row(params![platform.as_str(), a.handle], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?;
-                match stored {
-                    Some((id, n, b)) => {
-                        if (n.as_str(), b.as_str()) != (name, bio) {
-                            self.change.execute(params![id, name, bio])?;
-                        }
-                        id
+            // Not known to this process: most such authors are new, so the insert is tried
+            // first (one look in the handle index), and only a taken handle is read back. (No
+            // RETURNING: SQLite keeps its rows in a temporary table, made for each insert.)
+            None => match self
+                .add
+                .execute(params![platform.as_str(), a.handle, name, bio])?
+            {
+                1 => self.tx.last_insert_rowid(),
+                _ => {
+                    let (id, n, b): (i64, String, String) = self
+                        .find
+                        .query_row(params![platform.as_str(), a.handle], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?;
+                    if (n.as_str(), b.as_str()) != (name, bio) {
+                        self.change.execute(params![id, name, bio])?;
                     }
-                    None => self
-                        .add
-                        .query_row(params![platform.as_str(), a.handle, name, bio], |r| {
-                            r.get(0)
-                        })?,
+                    id
                 }
-            }
+            },
         };
         self.batch.insert((platform, &a.handle), (id, name, bio));
         Ok(id)

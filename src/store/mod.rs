@@ -1737,10 +1737,18 @@ mod tests {
             .unwrap();
         // `a` remembered "Cy" as stored, but `b` changed it since: the latest profile wins.
         a.ingest(&[by("3", "cy", "Cy")], &t, None, NOW).unwrap();
-        assert_eq!(
-            stored_author(&a, "cy").map(|(_, n)| n).as_deref(),
-            Some("Cy")
-        );
+        let (id, name) = stored_author(&a, "cy").unwrap();
+        assert_eq!(name, "Cy");
+        // One author, whichever store stored or found them: every mention points at them.
+        let authors: Vec<i64> = a
+            .conn
+            .prepare("SELECT author_id FROM mentions ORDER BY remote_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(authors, [id; 3]);
     }
 
     /// `n` mentions from `from` on, each with its own word and one they share.
