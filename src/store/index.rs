@@ -135,9 +135,7 @@ pub(super) fn attach(conn: &Connection, path: Option<&Path>) -> Result<()> {
 fn open_index(path: &Path, token: &str) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
     crate::paths::restrict(path, 0o600);
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    super::write_pragmas(&conn)?;
     // Most starts find the index made for this cache: a read tells, with no write lock taken
     // (which would wait for another process's batch). A read that fails (a new or damaged file)
     // leaves it to `prepare`, which reports what is wrong.

@@ -340,6 +340,16 @@ pub struct PollRecord {
     pub budget_reset: Option<i64>,
 }
 
+/// The pragmas of every connection that writes a file of the home (the cache, the search
+/// index): the write-ahead log, commits that do not wait for the disk, and a wait for a lock
+/// that another connection holds.
+fn write_pragmas(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
 pub struct Store {
     conn: Connection,
     /// Commits through this connection, and catch-ups of the full-text index that indexed
@@ -405,9 +415,7 @@ impl Store {
     /// Pragmas, migrations and the full-text index: for a store with a file, `files` holds the
     /// cache's path and the index's.
     fn setup(mut conn: Connection, files: Option<(&Path, &Path)>) -> Result<Store> {
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        write_pragmas(&conn)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrations().to_latest(&mut conn)?;
         let indexer = match files {
